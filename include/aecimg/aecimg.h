@@ -1,0 +1,155 @@
+/* aecimg: the public API of aec, a learned image codec.
+ *
+ * Every exported symbol starts with aecimg_ / AECIMG_ (Debian's CCSDS libaec owns aec_).
+ *
+ * The whole encode/decode loop:
+ * @code
+ *   AecimgSettings s;
+ *   AecimgContext *ctx = NULL;
+ *   aecimg_default_settings(&s);
+ *   s.quality = 75;
+ *   int err = aecimg_open(&ctx, &s);            // loads the default model
+ *   if (err < 0) { fprintf(stderr, "%s\n", aecimg_strerror(err)); return 1; }
+ *
+ *   AecimgImage img = { .width = w, .height = h, .channels = 3, .pixels = rgb };
+ *   uint8_t *file; size_t file_size;
+ *   err = aecimg_encode(ctx, &img, &file, &file_size);   // file: malloc'd .aec bytes
+ *
+ *   AecimgImage out;
+ *   err = aecimg_decode(ctx, file, file_size, &out);     // out.pixels: malloc'd
+ *   aecimg_image_free(&out);
+ *   free(file);
+ *   aecimg_close(&ctx);                          // ctx is NULL afterwards
+ * @endcode
+ */
+#ifndef AECIMG_AECIMG_H
+#define AECIMG_AECIMG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(AECIMG_BUILDING_LIBRARY) && defined(__GNUC__)
+#define AECIMG_API __attribute__((visibility("default")))
+#else
+#define AECIMG_API
+#endif
+
+/* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
+#define AECIMG_API_VERSION_MAJOR 1
+#define AECIMG_API_VERSION_MINOR 0
+#define AECIMG_API_VERSION_PATCH 0
+#define AECIMG_API_VERSION \
+    ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
+
+/* Error codes.  Fixed values, never renumbered; new ones are appended. */
+enum {
+    AECIMG_OK = 0,
+    AECIMG_ERR_INVALID_ARGUMENT = -1,
+    AECIMG_ERR_NO_MEMORY = -2,
+    AECIMG_ERR_IO = -3,
+    AECIMG_ERR_BAD_MAGIC = -4,
+    AECIMG_ERR_UNSUPPORTED_VERSION = -5,
+    AECIMG_ERR_TRUNCATED = -6,
+    AECIMG_ERR_CRC_MISMATCH = -7,
+    AECIMG_ERR_CORRUPT = -8,
+    AECIMG_ERR_UNKNOWN_CRITICAL_CHUNK = -9,
+    AECIMG_ERR_TOO_LARGE = -10,
+    AECIMG_ERR_MODEL_MISMATCH = -11,
+    AECIMG_ERR_MODEL_INVALID = -12,
+    AECIMG_ERR_MODEL_NOT_FOUND = -13,
+    AECIMG_ERR_ENTROPY = -14,
+    AECIMG_ERR_UNSUPPORTED = -15,
+    AECIMG_ERR_INTERNAL = -16,
+};
+
+/* Entropy stages of the latent payload (values as stored in the container). */
+enum {
+    AECIMG_ENTROPY_AUTO = 0, /* encoder picks its default */
+    AECIMG_ENTROPY_ZSTD = 1,
+    AECIMG_ENTROPY_RANS = 2,
+};
+
+#define AECIMG_QUALITY_DEFAULT 75
+#define AECIMG_MAX_DIMENSION 65535u
+/* Default limit on width*height, for decoding and encoding alike (268 MP). */
+#define AECIMG_DEFAULT_MAX_PIXELS (1ull << 28)
+
+/* Environment variable naming a model file; overrides the default model. */
+#define AECIMG_MODEL_ENV "AECIMG_MODEL"
+
+typedef struct AecimgContext AecimgContext;
+
+typedef struct AecimgSettings {
+    int quality;         /* 0..100, higher is better and larger; default AECIMG_QUALITY_DEFAULT */
+    int threads;         /* 0: all cores; otherwise the number of OpenMP threads */
+    int entropy;         /* AECIMG_ENTROPY_*; AUTO for the default stage */
+    int keep_icc;        /* nonzero: store the image's ICC profile (default 1) */
+    uint64_t max_pixels; /* refuse images with more pixels (default AECIMG_DEFAULT_MAX_PIXELS) */
+    const char *model_path; /* NULL: $AECIMG_MODEL, else the installed default model */
+} AecimgSettings;
+
+/* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
+ * Buffers returned by the library are malloc'd and released with aecimg_image_free(). */
+typedef struct AecimgImage {
+    uint32_t width, height;
+    uint32_t channels;         /* 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+    uint8_t *pixels;           /* width * height * channels bytes */
+    uint8_t *icc;              /* ICC profile or NULL */
+    size_t icc_size;
+    uint32_t source_bit_depth; /* bit depth of the original (1..16); informational */
+} AecimgImage;
+
+/* What a container header says, read without the model. */
+typedef struct AecimgInfo {
+    uint32_t format_version;
+    uint32_t width, height, channels, source_bit_depth;
+    uint32_t quality;
+    uint32_t quantizer;
+    uint32_t entropy;
+    uint32_t latent_channels, latent_height, latent_width;
+    uint32_t stream_count;
+    uint64_t payload_size;  /* bytes of entropy-coded latents */
+    uint64_t alpha_size;    /* bytes of the coded alpha plane, 0 if none */
+    uint64_t icc_size;      /* bytes of the ICC profile, 0 if none */
+    char model_name[64];
+    uint8_t model_hash[32];
+} AecimgInfo;
+
+AECIMG_API const char *aecimg_version(void);      /* package version string */
+AECIMG_API unsigned aecimg_api_version(void);     /* AECIMG_API_VERSION of the library */
+AECIMG_API const char *aecimg_strerror(int err);
+
+AECIMG_API void aecimg_default_settings(AecimgSettings *s);
+/* Loads the model and prepares a context.  On error *ctx stays NULL. */
+AECIMG_API int aecimg_open(AecimgContext **ctx, const AecimgSettings *s);
+AECIMG_API void aecimg_close(AecimgContext **ctx);
+
+/* Name and path of the loaded model, and its 32-byte hash (SHA-256 of the model file). */
+AECIMG_API const char *aecimg_model_name(const AecimgContext *ctx);
+AECIMG_API const char *aecimg_model_path(const AecimgContext *ctx);
+AECIMG_API const uint8_t *aecimg_model_hash(const AecimgContext *ctx);
+/* The SIMD level the kernels use ("c", "avx2", "avx512"). */
+AECIMG_API const char *aecimg_cpu_level(const AecimgContext *ctx);
+
+/* Settings that may change between calls on one context. */
+AECIMG_API int aecimg_set_quality(AecimgContext *ctx, int quality);
+AECIMG_API int aecimg_set_entropy(AecimgContext *ctx, int entropy);
+
+/* Encodes img into a malloc'd .aec file. */
+AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
+/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count). */
+AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
+/* Parses and validates the container structure only (no model needed). */
+AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
+
+AECIMG_API void aecimg_image_free(AecimgImage *img);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AECIMG_AECIMG_H */

@@ -1,0 +1,435 @@
+/* codec.c: the public encode/decode pipeline: pixels -> analysis -> quantizer -> entropy -> container. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "alpha.h"
+#include "container.h"
+#include "entropy.h"
+#include "internal.h"
+#include "model_file.h"
+#include "network.h"
+#include "nn.h"
+#include "quant.h"
+
+#define DEFAULT_MODEL_FILE "default.aecm"
+
+struct AecimgContext {
+    AecimgSettings settings;
+    char *model_path;
+    ModelFile model;
+    NnKernels kernels;
+    Network analysis, synthesis;
+    int threads;
+};
+
+void aecimg_default_settings(AecimgSettings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->quality = AECIMG_QUALITY_DEFAULT;
+    s->entropy = AECIMG_ENTROPY_AUTO;
+    s->keep_icc = 1;
+    s->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
+}
+
+static char *join_path(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p) {
+        strcpy(p, dir);
+        strcat(p, "/");
+        strcat(p, file);
+    }
+    return p;
+}
+
+/* Explicit path, then $AECIMG_MODEL, then the installed model, then the source tree's (uninstalled builds). */
+static char *resolve_model_path(const AecimgSettings *s)
+{
+    const char *env = getenv(AECIMG_MODEL_ENV);
+    if (s->model_path)
+        return strdup(s->model_path);
+    if (env && *env)
+        return strdup(env);
+    char *installed = join_path(AECIMG_MODEL_DIR, DEFAULT_MODEL_FILE);
+    if (!installed || access(installed, R_OK) == 0)
+        return installed;
+    free(installed);
+    return join_path(AECIMG_SOURCE_MODEL_DIR, DEFAULT_MODEL_FILE);
+}
+
+static int thread_count(int requested)
+{
+#ifdef _OPENMP
+    return requested > 0 ? requested : omp_get_num_procs();
+#else
+    (void)requested;
+    return 1;
+#endif
+}
+
+static int check_settings(const AecimgSettings *s)
+{
+    RETURN_ERROR_IF(s->quality < 0 || s->quality > 100, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(s->threads < 0 || s->threads > 1024, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(s->entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(s->entropy), AECIMG_ERR_UNSUPPORTED);
+    RETURN_ERROR_IF(s->max_pixels == 0, AECIMG_ERR_INVALID_ARGUMENT);
+    return 0;
+}
+
+static int open_model(AecimgContext *c)
+{
+    FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
+    nn_kernels_init(&c->kernels, nn_cpu_detect());
+    FORWARD_IF_ERROR(network_build(&c->analysis, &c->model, MODEL_NET_ANALYSIS, &c->kernels));
+    return network_build(&c->synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels);
+}
+
+int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
+{
+    RETURN_ERROR_IF(!ctx || !s, AECIMG_ERR_INVALID_ARGUMENT);
+    *ctx = NULL;
+    FORWARD_IF_ERROR(check_settings(s));
+    AecimgContext *c = calloc(1, sizeof *c);
+    RETURN_ERROR_IF(!c, AECIMG_ERR_NO_MEMORY);
+    c->settings = *s;
+    c->settings.model_path = NULL;
+    c->threads = thread_count(s->threads);
+    c->model_path = resolve_model_path(s);
+    int err = c->model_path ? open_model(c) : AECIMG_ERR_NO_MEMORY;
+    if (err < 0) {
+        aecimg_close(&c);
+        return err;
+    }
+    *ctx = c;
+    return 0;
+}
+
+void aecimg_close(AecimgContext **ctx)
+{
+    if (!ctx || !*ctx)
+        return;
+    AecimgContext *c = *ctx;
+    network_free(&c->analysis);
+    network_free(&c->synthesis);
+    model_file_free(&c->model);
+    free(c->model_path);
+    free(c);
+    *ctx = NULL;
+}
+
+const char *aecimg_model_name(const AecimgContext *ctx)
+{
+    return ctx->model.name;
+}
+
+const char *aecimg_model_path(const AecimgContext *ctx)
+{
+    return ctx->model_path;
+}
+
+const uint8_t *aecimg_model_hash(const AecimgContext *ctx)
+{
+    return ctx->model.hash;
+}
+
+const char *aecimg_cpu_level(const AecimgContext *ctx)
+{
+    return ctx->kernels.level;
+}
+
+int aecimg_set_quality(AecimgContext *ctx, int quality)
+{
+    RETURN_ERROR_IF(!ctx || quality < 0 || quality > 100, AECIMG_ERR_INVALID_ARGUMENT);
+    ctx->settings.quality = quality;
+    return 0;
+}
+
+int aecimg_set_entropy(AecimgContext *ctx, int entropy)
+{
+    RETURN_ERROR_IF(!ctx, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(entropy), AECIMG_ERR_UNSUPPORTED);
+    ctx->settings.entropy = entropy;
+    return 0;
+}
+
+static uint32_t latent_size(uint32_t pixels, uint32_t stride)
+{
+    return (pixels + stride - 1) / stride;
+}
+
+static int check_image(const AecimgContext *c, const AecimgImage *img)
+{
+    RETURN_ERROR_IF(!img || !img->pixels, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(img->channels < 1 || img->channels > 4, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(img->width < 1 || img->height < 1, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(img->width > AECIMG_MAX_DIMENSION || img->height > AECIMG_MAX_DIMENSION, AECIMG_ERR_TOO_LARGE);
+    RETURN_ERROR_IF((uint64_t)img->width * img->height > c->settings.max_pixels, AECIMG_ERR_TOO_LARGE);
+    RETURN_ERROR_IF(img->icc_size && !img->icc, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(img->icc_size > AEC_MAX_CHUNK_SIZE - 1, AECIMG_ERR_TOO_LARGE);
+    return 0;
+}
+
+/* 8-bit pixels -> float RGB in [0, 1], edge-replicated to the padded size (gray fills all three). */
+static float *image_to_input(const AecimgImage *img, uint32_t pw, uint32_t ph, int threads)
+{
+    float *x = malloc((size_t)pw * ph * 3 * sizeof(float));
+    if (!x)
+        return NULL;
+    const uint32_t ch = img->channels, w = img->width, h = img->height;
+    const int gray = ch < 3;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long yy = 0; yy < (long)ph; yy++) {
+        const uint8_t *row = img->pixels + (size_t)(yy < h ? yy : h - 1) * w * ch;
+        float *out = x + (size_t)yy * pw * 3;
+        for (uint32_t xx = 0; xx < pw; xx++) {
+            const uint8_t *p = row + (size_t)(xx < w ? xx : w - 1) * ch;
+            for (int k = 0; k < 3; k++)
+                out[xx * 3 + k] = (float)p[gray ? 0 : k] / 255.0f;
+        }
+    }
+    return x;
+}
+
+typedef struct EncodeParts {
+    float *latents;
+    int32_t *symbols;
+    EntropyStreams streams;
+    uint8_t *alpha;
+    size_t alpha_size;
+} EncodeParts;
+
+static void encode_parts_free(EncodeParts *p)
+{
+    free(p->latents);
+    free(p->symbols);
+    entropy_streams_free(&p->streams);
+    free(p->alpha);
+}
+
+static int encode_latents(AecimgContext *c, const AecimgImage *img, const EntropyStage *stage, uint32_t lw,
+                          uint32_t lh, EncodeParts *parts)
+{
+    const uint32_t s = c->model.stride, m = c->model.latent_channels;
+    float *x = image_to_input(img, lw * s, lh * s, c->threads);
+    RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
+    int err = network_run(&c->analysis, x, (int)(lh * s), (int)(lw * s), &parts->latents, c->threads);
+    free(x);
+    FORWARD_IF_ERROR(err);
+    parts->symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    RETURN_ERROR_IF(!parts->symbols, AECIMG_ERR_NO_MEMORY);
+    quant_forward(&c->model, c->settings.quality, parts->latents, (int)lh, (int)lw, parts->symbols, c->threads);
+    EntropyParams ep = {&c->model, c->settings.quality, m, lh, lw, c->threads};
+    return stage->encode(&ep, parts->symbols, &parts->streams);
+}
+
+static void describe_container(const AecimgContext *c, const AecimgImage *img, const EncodeParts *parts,
+                               int entropy, uint32_t lw, uint32_t lh, AecContainer *ct)
+{
+    memset(ct, 0, sizeof *ct);
+    ct->format_version = AEC_FORMAT_VERSION;
+    ct->width = img->width;
+    ct->height = img->height;
+    ct->channels = img->channels;
+    ct->source_bit_depth = img->source_bit_depth >= 1 && img->source_bit_depth <= 16 ? img->source_bit_depth : 8;
+    memcpy(ct->model_hash, c->model.hash, 32);
+    memcpy(ct->model_name, c->model.name, sizeof ct->model_name);
+    ct->quantizer = AEC_QUANTIZER_GAIN_UNIFORM;
+    ct->quality = (uint32_t)c->settings.quality;
+    ct->latent_channels = c->model.latent_channels;
+    ct->latent_height = lh;
+    ct->latent_width = lw;
+    ct->entropy = (uint32_t)entropy;
+    ct->stream_count = parts->streams.count;
+    size_t off = 0;
+    for (uint32_t i = 0; i < parts->streams.count; i++) {
+        ct->streams[i] = parts->streams.data + off;
+        ct->stream_sizes[i] = parts->streams.sizes[i];
+        off += parts->streams.sizes[i];
+    }
+    ct->payload_size = off;
+    if (parts->alpha) {
+        ct->alpha_method = AEC_ALPHA_ZSTD_LEFT;
+        ct->alpha = parts->alpha;
+        ct->alpha_size = parts->alpha_size;
+    }
+    if (c->settings.keep_icc && img->icc_size) {
+        ct->icc = img->icc;
+        ct->icc_size = img->icc_size;
+    }
+}
+
+int aecimg_encode(AecimgContext *c, const AecimgImage *img, uint8_t **out, size_t *out_size)
+{
+    RETURN_ERROR_IF(!c || !out || !out_size, AECIMG_ERR_INVALID_ARGUMENT);
+    FORWARD_IF_ERROR(check_image(c, img));
+    int entropy = c->settings.entropy == AECIMG_ENTROPY_AUTO ? AECIMG_ENTROPY_ZSTD : c->settings.entropy;
+    const EntropyStage *stage = entropy_stage(entropy);
+    RETURN_ERROR_IF(!stage, AECIMG_ERR_UNSUPPORTED);
+    const uint32_t lw = latent_size(img->width, c->model.stride), lh = latent_size(img->height, c->model.stride);
+
+    EncodeParts parts = {0};
+    int err = encode_latents(c, img, stage, lw, lh, &parts);
+    if (err == 0 && (img->channels == 2 || img->channels == 4))
+        err = alpha_encode(img->pixels, img->width, img->height, img->channels, img->channels - 1, &parts.alpha,
+                           &parts.alpha_size);
+    if (err == 0) {
+        AecContainer *ct = malloc(sizeof *ct);
+        err = ct ? 0 : AECIMG_ERR_NO_MEMORY;
+        if (ct) {
+            describe_container(c, img, &parts, entropy, lw, lh, ct);
+            err = container_write(ct, out, out_size);
+        }
+        free(ct);
+    }
+    encode_parts_free(&parts);
+    return err;
+}
+
+/* Checks that a parsed container fits the loaded model before anything is allocated for it. */
+static int check_against_model(const AecimgContext *c, const AecContainer *ct)
+{
+    RETURN_ERROR_IF(memcmp(ct->model_hash, c->model.hash, 32) != 0, AECIMG_ERR_MODEL_MISMATCH);
+    RETURN_ERROR_IF(ct->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
+    RETURN_ERROR_IF(ct->quality > 100, AECIMG_ERR_CORRUPT);
+    RETURN_ERROR_IF(ct->latent_channels != c->model.latent_channels, AECIMG_ERR_CORRUPT);
+    RETURN_ERROR_IF(ct->latent_width != latent_size(ct->width, c->model.stride), AECIMG_ERR_CORRUPT);
+    RETURN_ERROR_IF(ct->latent_height != latent_size(ct->height, c->model.stride), AECIMG_ERR_CORRUPT);
+    RETURN_ERROR_IF(!entropy_stage((int)ct->entropy), AECIMG_ERR_UNSUPPORTED);
+    return 0;
+}
+
+static int decode_latents(AecimgContext *c, const AecContainer *ct, float **latents)
+{
+    const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
+    int32_t *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    *latents = malloc((size_t)m * lh * lw * sizeof(float));
+    int err = symbols && *latents ? 0 : AECIMG_ERR_NO_MEMORY;
+    if (err == 0) {
+        EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
+        err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, symbols);
+    }
+    if (err == 0)
+        quant_inverse(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
+    free(symbols);
+    return err;
+}
+
+static uint8_t to_byte(float v)
+{
+    return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
+}
+
+/* Synthesis output (padded, RGB float) -> the stored channel layout, cropped. */
+static void output_to_image(const float *y, uint32_t pw, AecimgImage *img, int threads)
+{
+    const uint32_t ch = img->channels, w = img->width;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long yy = 0; yy < (long)img->height; yy++) {
+        for (uint32_t xx = 0; xx < w; xx++) {
+            const float *p = y + ((size_t)yy * pw + xx) * 3;
+            uint8_t *o = img->pixels + ((size_t)yy * w + xx) * ch;
+            if (ch < 3) {
+                o[0] = to_byte((p[0] + p[1] + p[2]) / 3.0f);
+            } else {
+                o[0] = to_byte(p[0]);
+                o[1] = to_byte(p[1]);
+                o[2] = to_byte(p[2]);
+            }
+        }
+    }
+}
+
+static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *img)
+{
+    float *latents = NULL, *y = NULL;
+    int err = decode_latents(c, ct, &latents);
+    if (err == 0)
+        err = network_run(&c->synthesis, latents, (int)ct->latent_height, (int)ct->latent_width, &y, c->threads);
+    free(latents);
+    FORWARD_IF_ERROR(err);
+    img->width = ct->width;
+    img->height = ct->height;
+    img->channels = ct->channels;
+    img->source_bit_depth = ct->source_bit_depth;
+    img->pixels = malloc((size_t)ct->width * ct->height * ct->channels);
+    if (img->pixels)
+        output_to_image(y, ct->latent_width * c->model.stride, img, c->threads);
+    free(y);
+    RETURN_ERROR_IF(!img->pixels, AECIMG_ERR_NO_MEMORY);
+    if (ct->alpha)
+        FORWARD_IF_ERROR(alpha_decode(ct->alpha, ct->alpha_size, img->pixels, ct->width, ct->height, ct->channels,
+                                      ct->channels - 1));
+    if (ct->icc) {
+        img->icc = malloc(ct->icc_size);
+        RETURN_ERROR_IF(!img->icc, AECIMG_ERR_NO_MEMORY);
+        memcpy(img->icc, ct->icc, ct->icc_size);
+        img->icc_size = ct->icc_size;
+    }
+    return 0;
+}
+
+int aecimg_decode(AecimgContext *c, const uint8_t *data, size_t size, AecimgImage *img)
+{
+    RETURN_ERROR_IF(!c || !data || !img, AECIMG_ERR_INVALID_ARGUMENT);
+    memset(img, 0, sizeof *img);
+    AecContainer *ct = malloc(sizeof *ct);
+    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, c->settings.max_pixels, ct);
+    if (err == 0)
+        err = check_against_model(c, ct);
+    if (err == 0)
+        err = decode_image(c, ct, img);
+    free(ct);
+    if (err < 0)
+        aecimg_image_free(img);
+    return err;
+}
+
+int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info)
+{
+    RETURN_ERROR_IF(!data || !info, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct = malloc(sizeof *ct);
+    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, UINT64_MAX, ct);
+    if (err == 0) {
+        memset(info, 0, sizeof *info);
+        info->format_version = ct->format_version;
+        info->width = ct->width;
+        info->height = ct->height;
+        info->channels = ct->channels;
+        info->source_bit_depth = ct->source_bit_depth;
+        info->quality = ct->quality;
+        info->quantizer = ct->quantizer;
+        info->entropy = ct->entropy;
+        info->latent_channels = ct->latent_channels;
+        info->latent_height = ct->latent_height;
+        info->latent_width = ct->latent_width;
+        info->stream_count = ct->stream_count;
+        info->payload_size = ct->payload_size;
+        info->alpha_size = ct->alpha_size;
+        info->icc_size = ct->icc_size;
+        memcpy(info->model_name, ct->model_name, sizeof info->model_name);
+        memcpy(info->model_hash, ct->model_hash, 32);
+    }
+    free(ct);
+    return err;
+}
+
+void aecimg_image_free(AecimgImage *img)
+{
+    if (!img)
+        return;
+    free(img->pixels);
+    free(img->icc);
+    memset(img, 0, sizeof *img);
+}

@@ -1,0 +1,111 @@
+/* network.c: runs a model's layer list with the dispatched nn kernels, ping-ponging two buffers. */
+#include "network.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k)
+{
+    memset(n, 0, sizeof *n);
+    n->kernels = k;
+    n->in_channels = net == MODEL_NET_ANALYSIS ? m->image_channels : m->latent_channels;
+    n->out_channels = net == MODEL_NET_ANALYSIS ? m->latent_channels : m->image_channels;
+    for (uint32_t i = 0; i < m->layer_count; i++) {
+        const ModelLayer *ml = &m->layers[i];
+        if (ml->net != net)
+            continue;
+        NetLayer *l = &n->layers[n->layer_count++];
+        l->op = ml->op;
+        int err = 0;
+        if (ml->op == MODEL_OP_CONV) {
+            l->conv = (NnConv){.cin = (int)ml->p[0], .cout = (int)ml->p[1], .k = (int)ml->p[2],
+                               .stride = (int)ml->p[3], .weight = ml->t[0]->data, .bias = ml->t[1]->data};
+            err = nn_conv_prepare(k, &l->conv);
+        } else if (ml->op == MODEL_OP_GDN || ml->op == MODEL_OP_IGDN) {
+            l->gdn = (NnGdn){.channels = (int)ml->p[0], .inverse = ml->op == MODEL_OP_IGDN,
+                             .beta = ml->t[0]->data, .gamma = ml->t[1]->data};
+            err = nn_gdn_prepare(k, &l->gdn);
+        }
+        if (err < 0) {
+            network_free(n);
+            return AECIMG_ERR_NO_MEMORY;
+        }
+    }
+    return 0;
+}
+
+void network_free(Network *n)
+{
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        nn_conv_release(&n->layers[i].conv);
+        nn_gdn_release(&n->layers[i].gdn);
+    }
+    memset(n, 0, sizeof *n);
+}
+
+/* Walks the layers' shapes: output size, and the largest tensor (in floats) along the way. */
+static size_t walk_shapes(const Network *n, int h, int w, int *oh, int *ow)
+{
+    size_t largest = (size_t)h * w * n->in_channels;
+    int c = (int)n->in_channels;
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        const NetLayer *l = &n->layers[i];
+        if (l->op == MODEL_OP_CONV) {
+            h = nn_conv_out_size(h, l->conv.k, l->conv.stride);
+            w = nn_conv_out_size(w, l->conv.k, l->conv.stride);
+            c = l->conv.cout;
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+            h *= 2;
+            w *= 2;
+            c /= 4;
+        }
+        size_t size = (size_t)h * w * c;
+        if (size > largest)
+            largest = size;
+    }
+    *oh = h;
+    *ow = w;
+    return largest;
+}
+
+void network_out_size(const Network *n, int h, int w, int *oh, int *ow)
+{
+    walk_shapes(n, h, w, oh, ow);
+}
+
+int network_run(const Network *n, const float *in, int h, int w, float **out, int threads)
+{
+    int oh, ow;
+    size_t largest = walk_shapes(n, h, w, &oh, &ow);
+    float *buf[2] = {malloc(largest * sizeof(float)), malloc(largest * sizeof(float))};
+    if (!buf[0] || !buf[1]) {
+        free(buf[0]);
+        free(buf[1]);
+        return AECIMG_ERR_NO_MEMORY;
+    }
+    int cur = 0, c = (int)n->in_channels;
+    memcpy(buf[cur], in, (size_t)h * w * c * sizeof(float));
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        const NetLayer *l = &n->layers[i];
+        if (l->op == MODEL_OP_CONV) {
+            n->kernels->conv2d(&l->conv, buf[cur], h, w, buf[!cur], threads);
+            h = nn_conv_out_size(h, l->conv.k, l->conv.stride);
+            w = nn_conv_out_size(w, l->conv.k, l->conv.stride);
+            c = l->conv.cout;
+            cur = !cur;
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+            nn_pixel_shuffle2(buf[cur], h, w, c, buf[!cur], threads);
+            h *= 2;
+            w *= 2;
+            c /= 4;
+            cur = !cur;
+        } else {
+            n->kernels->gdn(&l->gdn, buf[cur], h, w, threads);
+        }
+    }
+    free(buf[!cur]);
+    *out = buf[cur];
+    return 0;
+}

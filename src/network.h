@@ -1,0 +1,31 @@
+/* network.h: the analysis and synthesis transforms, built from a model file's layer list. */
+#ifndef AECIMG_NETWORK_H
+#define AECIMG_NETWORK_H
+
+#include "model_file.h"
+#include "nn.h"
+
+typedef struct NetLayer {
+    uint32_t op; /* MODEL_OP_* */
+    NnConv conv;
+    NnGdn gdn;
+} NetLayer;
+
+typedef struct Network {
+    const NnKernels *kernels;
+    uint32_t layer_count;
+    NetLayer layers[MODEL_MAX_LAYERS];
+    uint32_t in_channels, out_channels;
+} Network;
+
+/* Builds network `net` (MODEL_NET_*) of a validated model; weights stay owned by the model. */
+int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k);
+void network_free(Network *n);
+
+/* Output size of the network for an h x w input. */
+void network_out_size(const Network *n, int h, int w, int *oh, int *ow);
+
+/* Runs the network on an HWC h x w x in_channels tensor; *out is malloc'd HWC output. */
+int network_run(const Network *n, const float *in, int h, int w, float **out, int threads);
+
+#endif

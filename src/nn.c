@@ -1,0 +1,141 @@
+/* nn.c: CPU feature detection, the kernel dispatch table, weight preparation and pixel shuffle. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "nn.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#define NN_X86 1
+#else
+#define NN_X86 0
+#endif
+
+#if NN_X86
+/* XCR0: which register states the OS saves on context switches. */
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static int cpu_raw_level(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return NN_CPU_C;
+    const unsigned fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28;
+    if ((c & (fma | osxsave | avx)) != (fma | osxsave | avx))
+        return NN_CPU_C;
+    uint64_t xcr0 = xgetbv0();
+    if ((xcr0 & 0x6) != 0x6) /* XMM and YMM state */
+        return NN_CPU_C;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 5))) /* AVX2 */
+        return NN_CPU_C;
+    const unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31; /* F, DQ, BW, VL */
+    if ((b & avx512) != avx512 || (xcr0 & 0xe0) != 0xe0) /* opmask, ZMM0-15 high, ZMM16-31 */
+        return NN_CPU_AVX2;
+    return NN_CPU_AVX512;
+}
+#else
+static int cpu_raw_level(void)
+{
+    return NN_CPU_C;
+}
+#endif
+
+int nn_cpu_detect(void)
+{
+    static const char *const names[] = {"c", "avx2", "avx512"};
+    int level = cpu_raw_level();
+    const char *cap = getenv("AECIMG_CPU_MAX");
+    for (int i = 0; cap && i < (int)(sizeof names / sizeof names[0]); i++)
+        if (!strcmp(cap, names[i]) && i < level)
+            level = i;
+    return level;
+}
+
+void nn_kernels_init(NnKernels *k, int level)
+{
+    int raw = cpu_raw_level();
+    if (level > raw)
+        level = raw;
+    *k = (NnKernels){"c", nn_conv2d_c, nn_gdn_c, nn_conv_pack_c, nn_gdn_pack_c};
+#if HAVE_X86_SIMD
+    if (level >= NN_CPU_AVX512)
+        *k = (NnKernels){"avx512", nn_conv2d_avx512, nn_gdn_avx512, nn_conv_pack_avx512,
+                         nn_gdn_pack_avx512};
+    else if (level >= NN_CPU_AVX2)
+        *k = (NnKernels){"avx2", nn_conv2d_avx2, nn_gdn_avx2, nn_conv_pack_avx2, nn_gdn_pack_avx2};
+#endif
+}
+
+float *nn_alloc_packed(size_t n)
+{
+    if (n > (SIZE_MAX - 64) / sizeof(float))
+        return NULL;
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void nn_free_packed(float *p)
+{
+    free(p);
+}
+
+int nn_conv_prepare(const NnKernels *k, NnConv *conv)
+{
+    nn_conv_release(conv);
+    if (conv->cin < 1 || conv->cout < 1 || conv->k < 1 || conv->k % 2 == 0 ||
+        (conv->stride != 1 && conv->stride != 2) || !conv->weight || !conv->bias)
+        return -1;
+    return k->conv_pack(conv);
+}
+
+int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)
+{
+    nn_gdn_release(gdn);
+    if (gdn->channels < 1 || gdn->channels > NN_GDN_MAX_CHANNELS || !gdn->beta || !gdn->gamma)
+        return -1;
+    return k->gdn_pack(gdn);
+}
+
+void nn_conv_release(NnConv *conv)
+{
+    nn_free_packed(conv->packed);
+    conv->packed = NULL;
+    conv->packed_size = 0;
+}
+
+void nn_gdn_release(NnGdn *gdn)
+{
+    nn_free_packed(gdn->packed);
+    gdn->packed = NULL;
+    gdn->packed_size = 0;
+}
+
+void nn_pixel_shuffle2(const float *in, int h, int w, int c, float *out, int threads)
+{
+    int co = c / 4;
+    size_t ow = 2 * (size_t)w;
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < 2; i++)
+            for (int x = 0; x < w; x++) {
+                const float *src = in + ((size_t)y * w + x) * c + i * 2;
+                float *dst = out + ((2 * (size_t)y + i) * ow + 2 * (size_t)x) * co;
+                for (int ch = 0; ch < co; ch++) {
+                    dst[ch] = src[ch * 4];
+                    dst[co + ch] = src[ch * 4 + 1];
+                }
+            }
+}

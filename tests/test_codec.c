@@ -1,0 +1,380 @@
+/* test_codec.c: the whole pipeline: PyTorch conformance vectors, the default model's recorded PSNR,
+ * thread-count determinism, odd sizes, gray, alpha, ICC and damaged files. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "container.h"
+#include "entropy.h"
+#include "imageio/imageio.h"
+#include "model_file.h"
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("AECIMG_TEST_DATA");
+    return d && *d ? d : ".";
+}
+
+static char *path_of(const char *rel)
+{
+    static char buf[4][1024];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", data_dir(), rel);
+    return p;
+}
+
+static uint8_t *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+static AecimgContext *open_ctx(const char *model, int quality, int threads)
+{
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = model;
+    s.quality = quality;
+    s.threads = threads;
+    AecimgContext *ctx = NULL;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_OK);
+    assert_non_null(ctx);
+    return ctx;
+}
+
+static double psnr(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    double se = 0;
+    for (size_t i = 0; i < n; i++)
+        se += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return se == 0 ? INFINITY : 10 * log10(255.0 * 255.0 * (double)n / se);
+}
+
+static AecimgImage load_image(const char *rel)
+{
+    size_t size;
+    uint8_t *data = read_all(path_of(rel), &size);
+    AecimgImage img;
+    char err[256];
+    assert_int_equal(imageio_read(data, size, AECIMG_DEFAULT_MAX_PIXELS, &img, err, sizeof err), 0);
+    free(data);
+    return img;
+}
+
+/* Symbols of an encoded file, decoded from its zstd stream. */
+static int32_t *symbols_of(const AecimgContext *ctx, const uint8_t *file, size_t size, const ModelFile *m)
+{
+    AecContainer *ct = malloc(sizeof *ct);
+    assert_non_null(ct);
+    assert_int_equal(container_read(file, size, UINT64_MAX, ct), 0);
+    size_t n = (size_t)ct->latent_channels * ct->latent_height * ct->latent_width;
+    int32_t *sym = malloc(n * sizeof *sym);
+    assert_non_null(sym);
+    EntropyParams ep = {m, (int)ct->quality, ct->latent_channels, ct->latent_height, ct->latent_width, 1};
+    const EntropyStage *stage = entropy_stage((int)ct->entropy);
+    assert_non_null(stage);
+    assert_int_equal(stage->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, sym), 0);
+    free(ct);
+    (void)ctx;
+    return sym;
+}
+
+typedef struct Vector {
+    uint32_t w, h, q, c, lh, lw;
+    uint8_t *pixels, *decoded;
+    int32_t *symbols;
+    uint8_t *buf;
+} Vector;
+
+static Vector load_vector(const char *rel)
+{
+    Vector v;
+    size_t size;
+    v.buf = read_all(path_of(rel), &size);
+    assert_memory_equal(v.buf, "AECV", 4);
+    uint32_t *f[6] = {&v.w, &v.h, &v.q, &v.c, &v.lh, &v.lw};
+    for (int i = 0; i < 6; i++)
+        *f[i] = (uint32_t)v.buf[4 + 4 * i] | (uint32_t)v.buf[5 + 4 * i] << 8 | (uint32_t)v.buf[6 + 4 * i] << 16 |
+                (uint32_t)v.buf[7 + 4 * i] << 24;
+    size_t np = (size_t)v.w * v.h * 3, ns = (size_t)v.c * v.lh * v.lw;
+    assert_int_equal(size, 28 + 2 * np + 4 * ns);
+    v.pixels = v.buf + 28;
+    v.symbols = malloc(ns * sizeof *v.symbols);
+    assert_non_null(v.symbols);
+    memcpy(v.symbols, v.buf + 28 + np, ns * 4); /* little-endian host assumed, as x86 and arm64 */
+    v.decoded = v.buf + 28 + np + 4 * ns;
+    return v;
+}
+
+/* The C engine against the PyTorch reference on the tiny model, at every compiled kernel level. */
+static void test_conformance_vectors(void **state)
+{
+    (void)state;
+    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const char *vectors[] = {"tests/vectors/tiny-q0.vec", "tests/vectors/tiny-q37.vec",
+                                    "tests/vectors/tiny-q100.vec"};
+    char model[1024];
+    snprintf(model, sizeof model, "%s", path_of("tests/vectors/tiny.aecm"));
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    for (size_t l = 0; l < 3; l++) {
+        setenv("AECIMG_CPU_MAX", levels[l], 1);
+        for (size_t i = 0; i < 3; i++) {
+            Vector v = load_vector(vectors[i]);
+            AecimgContext *ctx = open_ctx(model, (int)v.q, 2);
+            AecimgImage img = {.width = v.w, .height = v.h, .channels = 3, .pixels = v.pixels};
+            uint8_t *file;
+            size_t size;
+            assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+            int32_t *sym = symbols_of(ctx, file, size, &mf);
+            assert_memory_equal(sym, v.symbols, (size_t)v.c * v.lh * v.lw * sizeof *sym);
+            AecimgImage out;
+            assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+            int worst = 0;
+            for (size_t k = 0; k < (size_t)v.w * v.h * 3; k++) {
+                int d = abs((int)out.pixels[k] - (int)v.decoded[k]);
+                worst = d > worst ? d : worst;
+            }
+            /* Float sums in another order may move a sample across a rounding step, no further. */
+            assert_true(worst <= 1);
+            printf("  %s level %s (%s): symbols exact, max pixel difference %d\n", vectors[i], levels[l],
+                   aecimg_cpu_level(ctx), worst);
+            aecimg_image_free(&out);
+            free(file);
+            free(sym);
+            free(v.symbols);
+            free(v.buf);
+            aecimg_close(&ctx);
+        }
+    }
+    unsetenv("AECIMG_CPU_MAX");
+    model_file_free(&mf);
+}
+
+/* The shipped model decodes its check image to the PSNR PyTorch recorded when exporting it. */
+static void test_default_model_psnr(void **state)
+{
+    (void)state;
+    char model[1024];
+    snprintf(model, sizeof model, "%s", path_of("models/default.aecm"));
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    AecimgImage img = load_image("testimages/kodim05-crop.png");
+    int checked = 0;
+    for (int q = 0; q <= 100; q++) {
+        char key[128], value[32];
+        snprintf(key, sizeof key, "check.kodim05-crop.png.q%d.psnr", q);
+        if (model_file_meta(&mf, key, value, sizeof value) < 0)
+            continue;
+        AecimgContext *ctx = open_ctx(model, q, 0);
+        uint8_t *file;
+        size_t size;
+        assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+        AecimgImage out;
+        assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+        double got = psnr(img.pixels, out.pixels, (size_t)img.width * img.height * 3), want = atof(value);
+        printf("  q%d: %.3f dB (recorded %.3f dB), %zu bytes\n", q, got, want, size);
+        assert_true(fabs(got - want) <= 0.05);
+        checked++;
+        aecimg_image_free(&out);
+        free(file);
+        aecimg_close(&ctx);
+    }
+    assert_true(checked >= 3);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
+static void encode_with(const AecimgImage *img, int quality, int threads, uint8_t **file, size_t *size)
+{
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), quality, threads);
+    assert_int_equal(aecimg_encode(ctx, img, file, size), 0);
+    aecimg_close(&ctx);
+}
+
+static AecimgImage decode_with(const uint8_t *file, size_t size, int threads)
+{
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, threads);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+    aecimg_close(&ctx);
+    return out;
+}
+
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    AecimgImage big = load_image("testimages/kodim05-crop.png");
+    const AecimgImage *imgs[] = {&img, &big};
+    for (int i = 0; i < 2; i++) {
+        uint8_t *f1, *f2;
+        size_t s1, s2;
+        encode_with(imgs[i], 60, 1, &f1, &s1);
+        encode_with(imgs[i], 60, 2, &f2, &s2);
+        assert_int_equal(s1, s2);
+        assert_memory_equal(f1, f2, s1);
+        AecimgImage d1 = decode_with(f1, s1, 1), d2 = decode_with(f1, s1, 2), d3 = decode_with(f1, s1, 3);
+        size_t n = (size_t)d1.width * d1.height * d1.channels;
+        assert_memory_equal(d1.pixels, d2.pixels, n);
+        assert_memory_equal(d1.pixels, d3.pixels, n);
+        aecimg_image_free(&d1);
+        aecimg_image_free(&d2);
+        aecimg_image_free(&d3);
+        free(f1);
+        free(f2);
+    }
+    aecimg_image_free(&img);
+    aecimg_image_free(&big);
+}
+
+/* Sizes, channel layouts, alpha and ICC survive; the photo content comes back recognisably. */
+static void test_layouts_round_trip(void **state)
+{
+    (void)state;
+    static const char *files[] = {"testimages/rgb-1x1.png", "testimages/rgb-1x37.png", "testimages/rgb-37x1.png",
+                                  "testimages/rgb-31x17.png", "testimages/gray-28x28.png", "testimages/ga-64x48.png",
+                                  "testimages/rgba-61x45.png", "testimages/icc-48x32.png",
+                                  "testimages/kodim05-crop.png"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        AecimgImage img = load_image(files[i]);
+        uint8_t *file;
+        size_t size;
+        encode_with(&img, 90, 2, &file, &size);
+        AecimgImage out = decode_with(file, size, 2);
+        assert_int_equal(out.width, img.width);
+        assert_int_equal(out.height, img.height);
+        assert_int_equal(out.channels, img.channels);
+        assert_int_equal(out.icc_size, img.icc_size);
+        if (img.icc_size)
+            assert_memory_equal(out.icc, img.icc, img.icc_size);
+        size_t n = (size_t)img.width * img.height;
+        double color_psnr = 0;
+        if (img.channels == 2 || img.channels == 4) {
+            for (size_t k = 0; k < n; k++) /* alpha is lossless */
+                assert_int_equal(out.pixels[k * img.channels + img.channels - 1],
+                                 img.pixels[k * img.channels + img.channels - 1]);
+        } else {
+            color_psnr = psnr(img.pixels, out.pixels, n * img.channels);
+            printf("  %s: %zu bytes, %.2f dB\n", files[i], size, color_psnr);
+            /* A broken pipeline (swapped channels, misplaced padding) lands near 10 dB. */
+            if (n >= 28 * 28)
+                assert_true(color_psnr > 15.0);
+        }
+        aecimg_image_free(&img);
+        aecimg_image_free(&out);
+        free(file);
+    }
+}
+
+static void test_quality_monotonic(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/kodim05-crop.png");
+    size_t last = 0;
+    for (int q = 0; q <= 100; q += 14) {
+        uint8_t *file;
+        size_t size;
+        encode_with(&img, q, 0, &file, &size);
+        printf("  q%d: %zu bytes\n", q, size);
+        assert_true(size > last);
+        last = size;
+        free(file);
+    }
+    aecimg_image_free(&img);
+}
+
+static void test_model_mismatch_and_damage(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    uint8_t *file;
+    size_t size;
+    encode_with(&img, 50, 1, &file, &size);
+    AecimgContext *tiny = open_ctx(path_of("tests/vectors/tiny.aecm"), 50, 1);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(tiny, file, size, &out), AECIMG_ERR_MODEL_MISMATCH);
+    assert_null(out.pixels);
+    aecimg_close(&tiny);
+
+    /* Damage inside the latent payload with the CRC repaired: the entropy stage must refuse it. */
+    AecContainer *ct = malloc(sizeof *ct);
+    assert_non_null(ct);
+    assert_int_equal(container_read(file, size, UINT64_MAX, ct), 0);
+    size_t at = (size_t)(ct->streams[0] - file) + ct->stream_sizes[0] / 2;
+    size_t chunk_start = (size_t)(ct->streams[0] - file) - 4 - 4 * ct->stream_count - 8;
+    uint32_t chunk_len = (uint32_t)(4 + 4 * ct->stream_count + ct->stream_sizes[0]);
+    file[at] ^= 0x5a;
+    uint32_t crc = container_crc32(0, file + chunk_start + 4, 4 + chunk_len);
+    uint8_t *c = file + chunk_start + 8 + chunk_len;
+    c[0] = (uint8_t)(crc >> 24), c[1] = (uint8_t)(crc >> 16), c[2] = (uint8_t)(crc >> 8), c[3] = (uint8_t)crc;
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
+    int err = aecimg_decode(ctx, file, size, &out);
+    assert_true(err == AECIMG_ERR_ENTROPY);
+    assert_null(out.pixels);
+    aecimg_close(&ctx);
+    free(ct);
+    free(file);
+    aecimg_image_free(&img);
+}
+
+static void test_limits_and_arguments(void **state)
+{
+    (void)state;
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = path_of("models/default.aecm");
+    s.max_pixels = 100;
+    AecimgContext *ctx = NULL;
+    assert_int_equal(aecimg_open(&ctx, &s), 0);
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    uint8_t *file;
+    size_t size;
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_ERR_TOO_LARGE);
+    assert_int_equal(aecimg_set_quality(ctx, 101), AECIMG_ERR_INVALID_ARGUMENT);
+    aecimg_close(&ctx);
+    assert_null(ctx);
+    s.quality = -1;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
+    s.quality = 50;
+    s.model_path = path_of("tests/vectors/does-not-exist.aecm");
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_MODEL_NOT_FOUND);
+    assert_null(ctx);
+    s.model_path = path_of("testimages/rgb-31x17.png");
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_MODEL_INVALID);
+    aecimg_image_free(&img);
+    assert_string_equal(aecimg_strerror(AECIMG_ERR_MODEL_MISMATCH), "file was made with a different model");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conformance_vectors),
+        cmocka_unit_test(test_default_model_psnr),
+        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_layouts_round_trip),
+        cmocka_unit_test(test_quality_monotonic),
+        cmocka_unit_test(test_model_mismatch_and_damage),
+        cmocka_unit_test(test_limits_and_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,467 @@
+/* test_nn.c: the nn kernels against naive formulas, each SIMD level against the reference. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+/* Conv results are compared to the naive sum in double relative to the sum of the terms'
+ * magnitudes: float accumulation of K terms errs by about sqrt(K) * 2^-24 of that. */
+#define CONV_TOL 1e-5
+/* GDN outputs relative to their own magnitude (the norm is a sum of non-negative terms). */
+#define GDN_TOL 2e-5
+
+static uint32_t rng_state = 12345;
+
+static float rnd(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f; /* [-1, 1) */
+}
+
+static float *rnd_array(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = rnd();
+    return p;
+}
+
+typedef struct Shape {
+    int ih, iw, cin, cout, k, stride;
+} Shape;
+
+/* Odd sizes, channel counts around the vector widths, several reduction passes, all tile
+ * remainders, images smaller than the kernel. */
+static const Shape shapes[] = {
+    {1, 1, 3, 5, 3, 1},    {1, 1, 5, 12, 5, 2},   {1, 7, 3, 17, 5, 2},   {1, 7, 12, 5, 3, 1},
+    {9, 5, 17, 3, 3, 1},   {9, 5, 5, 130, 5, 2},  {33, 17, 3, 12, 5, 2}, {33, 17, 17, 17, 3, 1},
+    {33, 17, 130, 17, 5, 2}, {17, 33, 12, 130, 3, 1}, {2, 3, 130, 12, 3, 2}, {5, 61, 16, 64, 5, 1},
+    {6, 61, 7, 40, 5, 2},  {4, 30, 192, 33, 3, 1}, {3, 2, 1, 1, 1, 1},   {4, 9, 8, 8, 1, 2},
+};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+typedef struct Case {
+    Shape s;
+    int oh, ow;
+    float *weight, *bias, *in;
+    double *want, *mag; /* naive result and sum of |terms| per output */
+} Case;
+
+/* The direct definition: 7 nested loops over PyTorch's weight layout, in double. */
+static void naive_conv(Case *c)
+{
+    const Shape *s = &c->s;
+    int pad = s->k / 2;
+    for (int y = 0; y < c->oh; y++)
+        for (int x = 0; x < c->ow; x++)
+            for (int co = 0; co < s->cout; co++) {
+                double sum = c->bias[co], mag = fabs(c->bias[co]);
+                for (int ci = 0; ci < s->cin; ci++)
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = y * s->stride - pad + ky, ix = x * s->stride - pad + kx;
+                            if (iy < 0 || iy >= s->ih || ix < 0 || ix >= s->iw)
+                                continue;
+                            double t = (double)c->in[((size_t)iy * s->iw + ix) * s->cin + ci] *
+                                       c->weight[(((size_t)co * s->cin + ci) * s->k + ky) * s->k + kx];
+                            sum += t;
+                            mag += fabs(t);
+                        }
+                size_t o = ((size_t)y * c->ow + x) * s->cout + co;
+                c->want[o] = sum;
+                c->mag[o] = mag;
+            }
+}
+
+static Case make_case(const Shape *s)
+{
+    Case c = {*s, nn_conv_out_size(s->ih, s->k, s->stride), nn_conv_out_size(s->iw, s->k, s->stride),
+              NULL, NULL, NULL, NULL, NULL};
+    c.weight = rnd_array((size_t)s->cout * s->cin * s->k * s->k);
+    c.bias = rnd_array(s->cout);
+    c.in = rnd_array((size_t)s->ih * s->iw * s->cin);
+    size_t n = (size_t)c.oh * c.ow * s->cout;
+    c.want = malloc(n * sizeof(double));
+    c.mag = malloc(n * sizeof(double));
+    assert_non_null(c.want);
+    assert_non_null(c.mag);
+    naive_conv(&c);
+    return c;
+}
+
+static void free_case(Case *c)
+{
+    free(c->weight);
+    free(c->bias);
+    free(c->in);
+    free(c->want);
+    free(c->mag);
+}
+
+static size_t out_count(const Case *c)
+{
+    return (size_t)c->oh * c->ow * c->s.cout;
+}
+
+/* Runs conv through kernels kn into a fresh buffer. */
+static float *run_conv(const NnKernels *kn, const Case *c, int threads)
+{
+    NnConv conv = {c->s.cin, c->s.cout, c->s.k, c->s.stride, c->weight, c->bias, NULL, 0, 0};
+    assert_int_equal(nn_conv_prepare(kn, &conv), 0);
+    float *out = malloc(out_count(c) * sizeof(float));
+    assert_non_null(out);
+    kn->conv2d(&conv, c->in, c->s.ih, c->s.iw, out, threads);
+    nn_conv_release(&conv);
+    return out;
+}
+
+/* |got - want| <= tol * magnitude for every output; names the first failure. */
+static void check_close(const char *what, const char *shape, const float *got, const double *want,
+                        const double *mag, size_t n, double tol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * mag[i])) {
+            print_error("%s, %s: element %zu is %.9g, want %.9g\n", what, shape, i, got[i], want[i]);
+            fail();
+        }
+}
+
+static const char *conv_name(const Shape *s)
+{
+    static char buf[96];
+    snprintf(buf, sizeof buf, "conv %dx%d cin %d cout %d k %d stride %d", s->ih, s->iw, s->cin,
+             s->cout, s->k, s->stride);
+    return buf;
+}
+
+/* The kernels of `level`, or NULL (with a message) where the build or the CPU lacks them. */
+static int get_level(int level, const char *name, NnKernels *kn)
+{
+    nn_kernels_init(kn, level);
+    if (strcmp(kn->level, name)) {
+        print_message("%s kernels not compiled in or not supported by this CPU: skipped\n", name);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_ref_conv_vs_naive(void **state)
+{
+    (void)state;
+    NnKernels kn;
+    assert_true(get_level(NN_CPU_C, "c", &kn));
+    for (size_t i = 0; i < NSHAPES; i++) {
+        Case c = make_case(&shapes[i]);
+        float *out = run_conv(&kn, &c, 1);
+        check_close("c vs naive", conv_name(&c.s), out, c.want, c.mag, out_count(&c), CONV_TOL);
+        free(out);
+        free_case(&c);
+    }
+}
+
+/* Each SIMD level against the reference kernel's float output (checkasm style). */
+static void check_simd_conv(int level, const char *name)
+{
+    NnKernels ref, kn;
+    if (!get_level(level, name, &kn)) {
+        skip();
+        return;
+    }
+    nn_kernels_init(&ref, NN_CPU_C);
+    for (size_t i = 0; i < NSHAPES; i++) {
+        Case c = make_case(&shapes[i]);
+        float *want = run_conv(&ref, &c, 1), *got = run_conv(&kn, &c, 1);
+        size_t n = out_count(&c);
+        for (size_t j = 0; j < n; j++)
+            c.want[j] = want[j];
+        check_close(name, conv_name(&c.s), got, c.want, c.mag, n, 2 * CONV_TOL);
+        free(want);
+        free(got);
+        free_case(&c);
+    }
+}
+
+static void test_avx2_conv(void **state)
+{
+    (void)state;
+    check_simd_conv(NN_CPU_AVX2, "avx2");
+}
+
+static void test_avx512_conv(void **state)
+{
+    (void)state;
+    check_simd_conv(NN_CPU_AVX512, "avx512");
+}
+
+typedef struct GdnCase {
+    int h, w, c, inverse;
+    float *beta, *gamma, *x;
+    double *want, *mag;
+} GdnCase;
+
+/* Positive beta and gamma as the trained model has them. */
+static GdnCase make_gdn_case(int h, int w, int c, int inverse)
+{
+    GdnCase g = {h, w, c, inverse, rnd_array(c), rnd_array((size_t)c * c),
+                 rnd_array((size_t)h * w * c), NULL, NULL};
+    for (int i = 0; i < c; i++)
+        g.beta[i] = 0.5f + fabsf(g.beta[i]);
+    for (int i = 0; i < c * c; i++)
+        g.gamma[i] = fabsf(g.gamma[i]) / c;
+    for (int i = 0; i < h * w * c; i++)
+        g.x[i] *= 2;
+    size_t n = (size_t)h * w * c;
+    g.want = malloc(n * sizeof(double));
+    g.mag = malloc(n * sizeof(double));
+    assert_non_null(g.want);
+    assert_non_null(g.mag);
+    for (size_t p = 0; p < (size_t)h * w; p++)
+        for (int i = 0; i < c; i++) {
+            const float *x = g.x + p * c;
+            double norm = g.beta[i];
+            for (int j = 0; j < c; j++)
+                norm += (double)g.gamma[(size_t)i * c + j] * x[j] * x[j];
+            double y = inverse ? x[i] * sqrt(norm) : x[i] / sqrt(norm);
+            g.want[p * c + i] = y;
+            g.mag[p * c + i] = fabs(y);
+        }
+    return g;
+}
+
+static void free_gdn_case(GdnCase *g)
+{
+    free(g->beta);
+    free(g->gamma);
+    free(g->x);
+    free(g->want);
+    free(g->mag);
+}
+
+static float *run_gdn(const NnKernels *kn, const GdnCase *g, int threads)
+{
+    NnGdn gdn = {g->c, g->inverse, g->beta, g->gamma, NULL, 0, 0};
+    assert_int_equal(nn_gdn_prepare(kn, &gdn), 0);
+    size_t n = (size_t)g->h * g->w * g->c;
+    float *data = malloc(n * sizeof(float));
+    assert_non_null(data);
+    memcpy(data, g->x, n * sizeof(float));
+    kn->gdn(&gdn, data, g->h, g->w, threads);
+    nn_gdn_release(&gdn);
+    return data;
+}
+
+/* Pixel counts that leave tile remainders and span several blocks; channels up to the bound. */
+static const int gdn_shapes[][3] = {
+    {1, 1, 1}, {3, 7, 3}, {9, 5, 5}, {2, 9, 12}, {17, 13, 17}, {5, 9, 33}, {17, 13, 130},
+    {4, 7, 128}, {5, 5, NN_GDN_MAX_CHANNELS},
+};
+#define NGDN (sizeof gdn_shapes / sizeof gdn_shapes[0])
+
+static void check_gdn_level(int level, const char *name)
+{
+    NnKernels ref, kn;
+    if (!get_level(level, name, &kn)) {
+        skip();
+        return;
+    }
+    nn_kernels_init(&ref, NN_CPU_C);
+    for (size_t i = 0; i < NGDN; i++)
+        for (int inverse = 0; inverse < 2; inverse++) {
+            const int *d = gdn_shapes[i];
+            GdnCase g = make_gdn_case(d[0], d[1], d[2], inverse);
+            char shape[64];
+            snprintf(shape, sizeof shape, "%s %dx%d, %d channels", inverse ? "igdn" : "gdn", d[0], d[1], d[2]);
+            size_t n = (size_t)g.h * g.w * g.c;
+            float *got = run_gdn(&kn, &g, 1);
+            if (level == NN_CPU_C) {
+                check_close("c vs naive", shape, got, g.want, g.mag, n, GDN_TOL);
+            } else {
+                float *want = run_gdn(&ref, &g, 1);
+                for (size_t j = 0; j < n; j++)
+                    g.want[j] = want[j];
+                check_close(name, shape, got, g.want, g.mag, n, 2 * GDN_TOL);
+                free(want);
+            }
+            free(got);
+            free_gdn_case(&g);
+        }
+}
+
+static void test_ref_gdn_vs_naive(void **state)
+{
+    (void)state;
+    check_gdn_level(NN_CPU_C, "c");
+}
+
+static void test_avx2_gdn(void **state)
+{
+    (void)state;
+    check_gdn_level(NN_CPU_AVX2, "avx2");
+}
+
+static void test_avx512_gdn(void **state)
+{
+    (void)state;
+    check_gdn_level(NN_CPU_AVX512, "avx512");
+}
+
+static void check_threads_agree(const NnKernels *kn, const Case *c, const GdnCase *g)
+{
+    float *conv1 = run_conv(kn, c, 1), *gdn1 = run_gdn(kn, g, 1);
+    for (int threads = 2; threads <= 3; threads++) {
+        float *conv = run_conv(kn, c, threads), *gdn = run_gdn(kn, g, threads);
+        assert_memory_equal(conv, conv1, out_count(c) * sizeof(float));
+        assert_memory_equal(gdn, gdn1, (size_t)g->h * g->w * g->c * sizeof(float));
+        free(conv);
+        free(gdn);
+    }
+    free(conv1);
+    free(gdn1);
+}
+
+/* Threads 1, 2 and 3 give the same bits, at every level the machine has. */
+static void test_thread_determinism(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"c", "avx2", "avx512"};
+    static const Shape s = {23, 29, 130, 40, 5, 2};
+    for (int level = NN_CPU_C; level <= NN_CPU_AVX512; level++) {
+        NnKernels kn;
+        if (!get_level(level, names[level], &kn))
+            continue;
+        Case c = make_case(&s);
+        for (int inverse = 0; inverse < 2; inverse++) {
+            GdnCase g = make_gdn_case(31, 17, 130, inverse);
+            check_threads_agree(&kn, &c, &g);
+            free_gdn_case(&g);
+        }
+        free_case(&c);
+    }
+}
+
+static void test_pixel_shuffle(void **state)
+{
+    (void)state;
+    static const int dims[][3] = {{1, 1, 4}, {3, 5, 12}, {4, 2, 8}, {7, 3, 20}};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        int h = dims[d][0], w = dims[d][1], c = dims[d][2], co = c / 4;
+        size_t n = (size_t)h * w * c;
+        float *in = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+        assert_non_null(in);
+        assert_non_null(out);
+        for (size_t i = 0; i < n; i++)
+            in[i] = (float)i;
+        for (int threads = 1; threads <= 3; threads++) {
+            memset(out, 0xff, n * sizeof(float));
+            nn_pixel_shuffle2(in, h, w, c, out, threads);
+            for (int oy = 0; oy < 2 * h; oy++)
+                for (int ox = 0; ox < 2 * w; ox++)
+                    for (int ch = 0; ch < co; ch++) {
+                        float want = in[((size_t)(oy / 2) * w + ox / 2) * c + ch * 4 + (oy % 2) * 2 + ox % 2];
+                        assert_true(out[((size_t)oy * 2 * w + ox) * co + ch] == want);
+                    }
+        }
+        free(in);
+        free(out);
+    }
+}
+
+static int level_of(const NnKernels *kn)
+{
+    return !strcmp(kn->level, "avx512") ? NN_CPU_AVX512 : !strcmp(kn->level, "avx2") ? NN_CPU_AVX2 : NN_CPU_C;
+}
+
+static void test_cpu_cap(void **state)
+{
+    (void)state;
+    assert_int_equal(unsetenv("AECIMG_CPU_MAX"), 0);
+    int raw = nn_cpu_detect();
+    assert_in_range(raw, NN_CPU_C, NN_CPU_AVX512);
+    static const struct {
+        const char *value;
+        int cap;
+    } caps[] = {{"c", NN_CPU_C}, {"avx2", NN_CPU_AVX2}, {"avx512", NN_CPU_AVX512}, {"bogus", NN_CPU_AVX512}};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        assert_int_equal(setenv("AECIMG_CPU_MAX", caps[i].value, 1), 0);
+        int want = raw < caps[i].cap ? raw : caps[i].cap;
+        assert_int_equal(nn_cpu_detect(), want);
+        /* The table may fall below the cap only where a level is not compiled in. */
+        NnKernels kn;
+        nn_kernels_init(&kn, nn_cpu_detect());
+        assert_true(level_of(&kn) <= want);
+    }
+    assert_int_equal(unsetenv("AECIMG_CPU_MAX"), 0);
+    /* Asking for more than the CPU has falls back to what it has. */
+    NnKernels kn;
+    nn_kernels_init(&kn, NN_CPU_AVX512);
+    assert_true(level_of(&kn) <= raw);
+}
+
+static void test_prepare_rejects_bad_shapes(void **state)
+{
+    (void)state;
+    float w[4 * 4 * 3 * 3] = {0}, b[4] = {0};
+    NnKernels kn;
+    nn_kernels_init(&kn, nn_cpu_detect());
+    static const int bad[][4] = {{0, 4, 3, 1}, {4, 0, 3, 1}, {4, 4, 2, 1}, {4, 4, 3, 3}, {4, 4, 3, 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        NnConv conv = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], w, b, NULL, 0, 0};
+        assert_int_equal(nn_conv_prepare(&kn, &conv), -1);
+        assert_null(conv.packed);
+    }
+    NnConv ok = {4, 4, 3, 2, w, b, NULL, 0, 0};
+    assert_int_equal(nn_conv_prepare(&kn, &ok), 0);
+    assert_non_null(ok.packed);
+    nn_conv_release(&ok);
+    assert_null(ok.packed);
+    nn_conv_release(&ok);
+
+    NnGdn gdn = {NN_GDN_MAX_CHANNELS + 1, 0, b, w, NULL, 0, 0};
+    assert_int_equal(nn_gdn_prepare(&kn, &gdn), -1);
+    gdn.channels = 0;
+    assert_int_equal(nn_gdn_prepare(&kn, &gdn), -1);
+    gdn.channels = 4;
+    assert_int_equal(nn_gdn_prepare(&kn, &gdn), 0);
+    nn_gdn_release(&gdn);
+    assert_null(gdn.packed);
+}
+
+static void test_out_size(void **state)
+{
+    (void)state;
+    assert_int_equal(nn_conv_out_size(768, 5, 2), 384);
+    assert_int_equal(nn_conv_out_size(7, 5, 2), 4);
+    assert_int_equal(nn_conv_out_size(1, 5, 2), 1);
+    assert_int_equal(nn_conv_out_size(33, 3, 1), 33);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_out_size),
+        cmocka_unit_test(test_ref_conv_vs_naive),
+        cmocka_unit_test(test_avx2_conv),
+        cmocka_unit_test(test_avx512_conv),
+        cmocka_unit_test(test_ref_gdn_vs_naive),
+        cmocka_unit_test(test_avx2_gdn),
+        cmocka_unit_test(test_avx512_gdn),
+        cmocka_unit_test(test_thread_determinism),
+        cmocka_unit_test(test_pixel_shuffle),
+        cmocka_unit_test(test_cpu_cap),
+        cmocka_unit_test(test_prepare_rejects_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,347 @@
+/* aec_decode.c: aec-decode, which turns a .aec file into a PNG or PNM image, or describes it. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <aecimg/aecimg.h>
+
+#include "cli.h"
+#include "imageio/imageio.h"
+
+typedef struct DecodeOptions {
+    CliCommon common;
+    ImageioFormat format; /* IMAGEIO_UNKNOWN: from the output file name */
+} DecodeOptions;
+
+/* Everything one run produces, so that a single cleanup releases it whatever stage failed. */
+typedef struct DecodeJob {
+    const DecodeOptions *opt;
+    const char *in_name; /* the input as messages show it */
+    const char *out_path;
+    ImageioFormat format;
+    uint8_t *data;
+    size_t size;
+    AecimgInfo info;
+    AecimgContext *ctx;
+    AecimgImage img;
+    double t_read, t_load, t_decode, t_write;
+} DecodeJob;
+
+enum { OPT_FORMAT = CLI_OPT_TOOL, OPT_INFO };
+
+static const struct option long_options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"threads", required_argument, NULL, 'j'},
+    {"model", required_argument, NULL, CLI_OPT_MODEL},
+    {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
+    {"info", no_argument, NULL, OPT_INFO},
+    {"force", no_argument, NULL, 'f'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, CLI_OPT_QUIET},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void print_help(void)
+{
+    printf("Usage: aec-decode [OPTIONS] INPUT [-o OUTPUT]\n"
+           "       aec-decode --info INPUT\n"
+           "Decompress a .aec file into a PNG or PNM (PGM, PPM, PAM) image.\n"
+           "INPUT '-' reads standard input.\n\n"
+           "  -o, --output FILE    output file, '-' for standard output; its extension\n"
+           "                       (.png, .ppm, .pgm, .pnm, .pam) picks the format\n"
+           "                       (default: INPUT with its extension replaced by .png)\n"
+           "      --format NAME    png, pnm or pam, whatever the output name (default png)\n"
+           "  -j, --threads N      threads, 0 for all cores (default 0)\n"
+           "      --model FILE     model file (default: $%s, else the installed model)\n"
+           "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
+           "      --info           print the file's header to standard output; no decoding\n"
+           "  -f, --force          overwrite an existing output file\n"
+           "  -v, --verbose        also print the time of each stage\n"
+           "      --quiet          print errors only\n"
+           "  -V, --version        print the versions of the tool, library and model\n"
+           "  -h, --help           print this help\n\n"
+           "Exit status: 0 success, 1 error, 2 usage error.\n",
+           AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+}
+
+static int parse_format(const char *arg, ImageioFormat *format)
+{
+    if (strcmp(arg, "png") == 0)
+        *format = IMAGEIO_PNG;
+    else if (strcmp(arg, "pnm") == 0)
+        *format = IMAGEIO_PNM;
+    else if (strcmp(arg, "pam") == 0)
+        *format = IMAGEIO_PAM;
+    else
+        return cli_usage_error("invalid format '%s' (expected png, pnm or pam)", arg);
+    return 0;
+}
+
+/* Options of aec-decode alone; returns 0 or CLI_EXIT_USAGE. */
+static int decode_option(DecodeOptions *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case OPT_FORMAT:
+        return parse_format(arg, &o->format);
+    case OPT_INFO:
+        o->common.action = CLI_ACTION_INFO;
+        return 0;
+    default:
+        return cli_usage_error("unhandled option %d", opt);
+    }
+}
+
+static int parse_options(int argc, char **argv, DecodeOptions *o)
+{
+    int opt, rc;
+
+    cli_common_init(&o->common);
+    o->format = IMAGEIO_UNKNOWN;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":o:j:fvVh", long_options, NULL)) != -1) {
+        rc = cli_common_option(&o->common, opt, argv);
+        if (rc < 0)
+            rc = decode_option(o, opt, optarg);
+        if (rc != 0)
+            return rc;
+    }
+    rc = cli_common_finish(&o->common, argc, argv, o->common.action != CLI_ACTION_INFO);
+    if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->common.output)
+        return cli_usage_error("--info prints to standard output and takes no -o");
+    return rc;
+}
+
+static const char *entropy_name(uint32_t entropy)
+{
+    switch (entropy) {
+    case AECIMG_ENTROPY_ZSTD: return "zstd";
+    case AECIMG_ENTROPY_RANS: return "rans";
+    default: return "unknown";
+    }
+}
+
+static void print_info(const AecimgInfo *in, size_t file_size)
+{
+    char hash[65];
+
+    cli_hex(in->model_hash, sizeof in->model_hash, hash);
+    printf("file_size: %zu\n", file_size);
+    printf("format_version: %" PRIu32 "\n", in->format_version);
+    printf("width: %" PRIu32 "\n", in->width);
+    printf("height: %" PRIu32 "\n", in->height);
+    printf("channels: %" PRIu32 "\n", in->channels);
+    printf("source_bit_depth: %" PRIu32 "\n", in->source_bit_depth);
+    printf("quality: %" PRIu32 "\n", in->quality);
+    printf("quantizer: %" PRIu32 "\n", in->quantizer);
+    printf("entropy: %s (%" PRIu32 ")\n", entropy_name(in->entropy), in->entropy);
+    printf("latent_channels: %" PRIu32 "\n", in->latent_channels);
+    printf("latent_height: %" PRIu32 "\n", in->latent_height);
+    printf("latent_width: %" PRIu32 "\n", in->latent_width);
+    printf("stream_count: %" PRIu32 "\n", in->stream_count);
+    printf("payload_size: %" PRIu64 "\n", in->payload_size);
+    printf("alpha_size: %" PRIu64 "\n", in->alpha_size);
+    printf("icc_size: %" PRIu64 "\n", in->icc_size);
+    printf("model_name: %s\n", in->model_name);
+    printf("model_hash: %s\n", hash);
+}
+
+/* Reads the whole file and parses its header, which needs no model. */
+static int read_input(DecodeJob *job)
+{
+    const CliCommon *c = &job->opt->common;
+    double t0 = cli_now();
+    char err[256];
+    int rc;
+
+    if (cli_read_file(c->input, cli_input_cap(c->max_pixels), &job->data, &job->size, err,
+                      sizeof err) != 0) {
+        cli_message(job->in_name, "%s", err);
+        return -1;
+    }
+    rc = aecimg_read_info(job->data, job->size, &job->info);
+    if (rc < 0) {
+        cli_message(job->in_name, "%s", aecimg_strerror(rc));
+        return -1;
+    }
+    job->t_read = cli_now() - t0;
+    return 0;
+}
+
+static int show_info(const DecodeOptions *o)
+{
+    DecodeJob job = {.opt = o, .in_name = cli_display_name(o->common.input, 0)};
+    int rc = read_input(&job);
+
+    if (rc == 0)
+        print_info(&job.info, job.size);
+    free(job.data);
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        cli_message("(stdout)", "write error");
+        rc = -1;
+    }
+    return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+}
+
+/* The file names the model it needs; say which, so the user can find it. */
+static void report_mismatch(const DecodeJob *job)
+{
+    char want[17], have[17];
+
+    cli_hex(job->info.model_hash, 8, want);
+    cli_hex(aecimg_model_hash(job->ctx), 8, have);
+    cli_message(job->in_name,
+                "made with model %s (hash %s), but the loaded model is %s (hash %s); use --model",
+                job->info.model_name, want, aecimg_model_name(job->ctx), have);
+}
+
+static int decode_image(DecodeJob *job)
+{
+    AecimgSettings s;
+    double t0 = cli_now();
+    int err;
+
+    aecimg_default_settings(&s);
+    if (cli_open_codec(&job->opt->common, &s, &job->ctx) != 0)
+        return -1;
+    job->t_load = cli_now() - t0;
+    t0 = cli_now();
+    err = aecimg_decode(job->ctx, job->data, job->size, &job->img);
+    if (err == AECIMG_ERR_MODEL_MISMATCH)
+        report_mismatch(job);
+    else if (err < 0)
+        cli_message(job->in_name, "%s", aecimg_strerror(err));
+    if (err < 0)
+        return -1;
+    job->t_decode = cli_now() - t0;
+    return 0;
+}
+
+static int write_output(DecodeJob *job, CliOutput *out)
+{
+    const char *name = cli_display_name(job->out_path, 1);
+    double t0 = cli_now();
+    char err[256];
+
+    if (cli_output_begin(out, err, sizeof err) != 0) {
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    if (imageio_write(out->f, job->format, &job->img, err, sizeof err) != 0) {
+        cli_output_abort(out);
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    if (cli_output_commit(out, err, sizeof err) != 0) {
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    job->t_write = cli_now() - t0;
+    return 0;
+}
+
+static void print_summary(const DecodeJob *job)
+{
+    double pixels = (double)job->img.width * job->img.height;
+    double seconds = job->t_decode > 1e-9 ? job->t_decode : 1e-9;
+
+    fprintf(stderr, "%s: %ux%u, %u channels <- %zu bytes (%.3f bpp), %.3f s, %.2f MP/s\n",
+            job->in_name, job->img.width, job->img.height, job->img.channels, job->size,
+            8.0 * (double)job->size / pixels, job->t_decode, pixels / 1e6 / seconds);
+    if (job->opt->common.verbosity >= CLI_STAGES)
+        fprintf(stderr, "%s: read %.3f s, model %.3f s, decode %.3f s, write %.3f s\n",
+                job->in_name, job->t_read, job->t_load, job->t_decode, job->t_write);
+}
+
+/* Checks the output before the slow work, then reads, decodes and writes. */
+static int run_stages(DecodeJob *job)
+{
+    const CliCommon *c = &job->opt->common;
+    CliOutput out;
+    char err[256];
+
+    if (cli_output_prepare(&out, job->out_path, c->input, c->force, err, sizeof err) != 0) {
+        cli_message(cli_display_name(job->out_path, 1), "%s", err);
+        return -1;
+    }
+    if (read_input(job) != 0 || decode_image(job) != 0 || write_output(job, &out) != 0)
+        return -1;
+    if (c->verbosity > CLI_QUIET)
+        print_summary(job);
+    return 0;
+}
+
+static const char *format_extension(ImageioFormat format)
+{
+    return format == IMAGEIO_PNM ? ".pnm" : format == IMAGEIO_PAM ? ".pam" : ".png";
+}
+
+/* The output format: --format, else PNG for stdout, else the output's extension. */
+static int choose_format(DecodeJob *job)
+{
+    job->format = job->opt->format;
+    if (job->format == IMAGEIO_UNKNOWN && strcmp(job->out_path, "-") == 0)
+        job->format = IMAGEIO_PNG;
+    if (job->format == IMAGEIO_UNKNOWN)
+        job->format = imageio_format_from_name(job->out_path);
+    if (job->format != IMAGEIO_UNKNOWN)
+        return 0;
+    return cli_usage_error("cannot tell the output format from '%s'; use .png, .ppm, .pgm, .pnm, "
+                           ".pam or --format", job->out_path);
+}
+
+static int decode_file(const DecodeOptions *o)
+{
+    DecodeJob job = {.opt = o, .in_name = cli_display_name(o->common.input, 0)};
+    char *derived = NULL;
+    int rc;
+
+    job.out_path = o->common.output;
+    if (!job.out_path) {
+        derived = cli_replace_extension(o->common.input, format_extension(o->format));
+        job.out_path = derived;
+    }
+    if (!job.out_path) {
+        cli_message(NULL, "out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    rc = choose_format(&job);
+    if (rc == 0)
+        rc = run_stages(&job) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    aecimg_image_free(&job.img);
+    free(job.data);
+    if (job.ctx)
+        aecimg_close(&job.ctx);
+    free(derived);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    DecodeOptions o;
+    int rc;
+
+    cli_init("aec-decode");
+    rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    switch (o.common.action) {
+    case CLI_ACTION_HELP:
+        print_help();
+        return CLI_EXIT_OK;
+    case CLI_ACTION_VERSION:
+        return cli_run_version(&o.common);
+    case CLI_ACTION_INFO:
+        return show_info(&o);
+    default:
+        return decode_file(&o);
+    }
+}

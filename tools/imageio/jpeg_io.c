@@ -1,0 +1,154 @@
+/* jpeg_io.c: JPEG decoding from memory with libjpeg(-turbo), when configure found it. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "imageio/imageio.h"
+#include "imageio/imageio_internal.h"
+
+#ifdef HAVE_JPEG
+
+#include <limits.h>
+#include <setjmp.h>
+#include <stdio.h> /* jpeglib.h needs FILE */
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+/* libjpeg reports fatal errors through error_exit, which must not return: it longjmps here. */
+typedef struct JpegError {
+    struct jpeg_error_mgr mgr; /* first, so a j_common_ptr's err converts to a JpegError */
+    jmp_buf jump;
+    char *err;
+    size_t err_size;
+} JpegError;
+
+/* State of one decode.  It lives in imageio_read_jpeg's frame, not in the frame that calls setjmp,
+ * so whatever decode_jpeg stores in it stays valid after a longjmp (no volatile needed). */
+typedef struct JpegReader {
+    struct jpeg_decompress_struct cinfo;
+    JpegError error;
+    uint64_t max_pixels;
+    AecimgImage out;
+} JpegReader;
+
+static void on_error(j_common_ptr cinfo)
+{
+    JpegError *e = (JpegError *)cinfo->err;
+    char msg[JMSG_LENGTH_MAX];
+    e->mgr.format_message(cinfo, msg);
+    imageio_set_error(e->err, e->err_size, "JPEG: %s", msg);
+    longjmp(e->jump, 1);
+}
+
+/* Warnings and trace messages stay silent, except that running out of data is fatal: libjpeg
+ * would pad the missing part with gray, and we would rather refuse a truncated file. */
+static void on_message(j_common_ptr cinfo, int level)
+{
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        cinfo->err->error_exit(cinfo);
+}
+
+/* Gray stays gray, YCbCr and RGB become RGB.  CMYK and YCCK (Adobe) files are refused rather than
+ * converted: without their ICC profile, a naive CMYK to RGB conversion gives wrong colours. */
+static int choose_output(JpegReader *r)
+{
+    switch (r->cinfo.jpeg_color_space) {
+    case JCS_GRAYSCALE:
+        r->cinfo.out_color_space = JCS_GRAYSCALE;
+        return 0;
+    case JCS_CMYK:
+    case JCS_YCCK:
+        imageio_set_error(r->error.err, r->error.err_size, "JPEG: CMYK images are not supported");
+        return -1;
+    default:
+        r->cinfo.out_color_space = JCS_RGB;
+        return 0;
+    }
+}
+
+static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
+{
+    if (setjmp(r->error.jump))
+        return -1;
+    jpeg_create_decompress(&r->cinfo);
+    jpeg_mem_src(&r->cinfo, data, (unsigned long)size);
+    jpeg_save_markers(&r->cinfo, JPEG_APP0 + 2, 0xffff); /* APP2 holds the ICC profile */
+    jpeg_read_header(&r->cinfo, TRUE);
+    if (imageio_check_size("JPEG", r->cinfo.image_width, r->cinfo.image_height, r->max_pixels,
+                           r->error.err, r->error.err_size) < 0 ||
+        choose_output(r) < 0)
+        return -1;
+    JOCTET *icc;
+    unsigned int icc_size;
+    if (jpeg_read_icc_profile(&r->cinfo, &icc, &icc_size)) {
+        r->out.icc = icc; /* malloc'd by libjpeg-turbo, freed with the image */
+        r->out.icc_size = icc_size;
+    }
+    r->out.source_bit_depth = (uint32_t)r->cinfo.data_precision;
+
+    jpeg_start_decompress(&r->cinfo);
+    uint32_t channels = (uint32_t)r->cinfo.output_components;
+    if (imageio_alloc_pixels(&r->out, r->cinfo.output_width, r->cinfo.output_height, channels,
+                             "JPEG", r->error.err, r->error.err_size) < 0)
+        return -1;
+    size_t stride = (size_t)r->out.width * channels;
+    while (r->cinfo.output_scanline < r->cinfo.output_height) {
+        JSAMPROW row = r->out.pixels + r->cinfo.output_scanline * stride;
+        /* A memory source never suspends, so each call delivers a line or fails. */
+        if (jpeg_read_scanlines(&r->cinfo, &row, 1) != 1) {
+            imageio_set_error(r->error.err, r->error.err_size, "JPEG: decoder stalled");
+            return -1;
+        }
+    }
+    jpeg_finish_decompress(&r->cinfo);
+    return 0;
+}
+
+int imageio_read_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, AecimgImage *img,
+                      char *err, size_t err_size)
+{
+#if SIZE_MAX > ULONG_MAX
+    if (size > ULONG_MAX) {
+        imageio_set_error(err, err_size, "JPEG: file too large");
+        return -1;
+    }
+#endif
+    JpegReader r = {.error = {.err = err, .err_size = err_size}, .max_pixels = max_pixels};
+    r.cinfo.err = jpeg_std_error(&r.error.mgr);
+    r.error.mgr.error_exit = on_error;
+    r.error.mgr.emit_message = on_message;
+    int rc = decode_jpeg(&r, data, size);
+    jpeg_destroy_decompress(&r.cinfo);
+    if (rc < 0) {
+        aecimg_image_free(&r.out);
+        return -1;
+    }
+    *img = r.out;
+    return 0;
+}
+
+int imageio_have_jpeg(void)
+{
+    return 1;
+}
+
+#else /* !HAVE_JPEG */
+
+int imageio_read_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, AecimgImage *img,
+                      char *err, size_t err_size)
+{
+    (void)data;
+    (void)size;
+    (void)max_pixels;
+    (void)img;
+    imageio_set_error(err, err_size, "JPEG input not compiled in");
+    return -1;
+}
+
+int imageio_have_jpeg(void)
+{
+    return 0;
+}
+
+#endif

@@ -1,0 +1,218 @@
+"""The aec network: analysis/synthesis transforms, gain-based rate control and the factorized prior.
+
+The same module runs on Debian's torch 1.13 (CPU) and torch 2.x (CUDA).  The layer list produced by
+``AecModel.arch()`` is what the exporter writes into the model file, and what the C engine builds its
+network from, so the two must stay in step with ``forward``.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LIKELIHOOD_BOUND = 1e-9
+
+# Lambdas of the trained rate points, lowest rate first.  Quality 0..100 interpolates between them.
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+class LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows when x is below the bound but moving up."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (grad < 0)
+        return grad * pass_through.to(grad.dtype), None
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Balle et al. 2016); inverse=True gives IGDN.
+
+    y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2).  beta and gamma are stored reparametrized
+    (squared, bounded); ``effective()`` gives the plain values that the exporter writes.
+    """
+
+    PEDESTAL = 2.0 ** -18
+
+    def __init__(self, channels, inverse=False, beta_min=1e-6, gamma_init=0.1):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_bound = (beta_min + self.PEDESTAL) ** 0.5
+        self.gamma_bound = self.PEDESTAL ** 0.5
+        self.beta = nn.Parameter(torch.sqrt(torch.ones(channels) + self.PEDESTAL))
+        self.gamma = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels) + self.PEDESTAL))
+
+    def effective(self):
+        beta = LowerBound.apply(self.beta, self.beta_bound) ** 2 - self.PEDESTAL
+        gamma = LowerBound.apply(self.gamma, self.gamma_bound) ** 2 - self.PEDESTAL
+        return beta, gamma
+
+    def forward(self, x):
+        beta, gamma = self.effective()
+        c = x.shape[1]
+        norm = F.conv2d(x * x, gamma.view(c, c, 1, 1), beta)
+        norm = torch.sqrt(norm)
+        return x * norm if self.inverse else x / norm
+
+
+def conv(cin, cout, k, stride=1):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+class SubpixelUp(nn.Module):
+    """Stride-2 upsampling as a 3x3 convolution to 4x channels followed by a pixel shuffle."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = conv(cin, cout * 4, 3)
+
+    def forward(self, x):
+        return F.pixel_shuffle(self.conv(x), 2)
+
+
+class FactorizedPrior(nn.Module):
+    """Per-channel learned CDF of the latents (Balle et al. 2018, appendix 6.1).
+
+    The CDF is defined on the unscaled latent y.  A rate point with gain g codes round(g*y - mu);
+    its bin probabilities are differences of cdf(median + (k +- 0.5)/g), so one density serves
+    every gain.
+    """
+
+    def __init__(self, channels, filters=(3, 3, 3), init_scale=10.0):
+        super().__init__()
+        self.channels = channels
+        dims = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1 / (len(filters) + 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for i in range(len(filters) + 1):
+            init = math.log(math.expm1(1 / scale / dims[i + 1]))
+            self.matrices.append(nn.Parameter(torch.full((channels, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(channels, dims[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.factors.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
+        self.medians = nn.Parameter(torch.zeros(channels))
+
+    def logits_cdf(self, v, detach=False):
+        """v: (C, 1, n) -> logits of the CDF, same shape."""
+        for i, m in enumerate(self.matrices):
+            m = F.softplus(m.detach() if detach else m)
+            b = self.biases[i].detach() if detach else self.biases[i]
+            v = torch.matmul(m, v) + b
+            if i < len(self.factors):
+                f = self.factors[i].detach() if detach else self.factors[i]
+                v = v + torch.tanh(f) * torch.tanh(v)
+        return v
+
+    def bin_likelihood(self, y, gain):
+        """Likelihood of the noisy scaled latent yg = gain*y + u under the scaled density.
+
+        y_scaled: (B, C, H, W) already multiplied by gain; gain: (B, C, 1, 1).
+        """
+        b, c, h, w = y.shape
+        med = self.medians.view(1, c, 1, 1)
+        lo = (med + (y - 0.5) / gain).permute(1, 0, 2, 3).reshape(c, 1, -1)
+        hi = (med + (y + 0.5) / gain).permute(1, 0, 2, 3).reshape(c, 1, -1)
+        # Shift so the bins are centred on the median in the unscaled domain.
+        lower = self.logits_cdf(lo)
+        upper = self.logits_cdf(hi)
+        sign = -torch.sign(lower + upper).detach()
+        lik = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        lik = LowerBound.apply(lik, LIKELIHOOD_BOUND)
+        return lik.reshape(c, b, h, w).permute(1, 0, 2, 3)
+
+    def aux_loss(self):
+        """Pulls ``medians`` to the point where the learned CDF is 1/2."""
+        logits = self.logits_cdf(self.medians.view(-1, 1, 1), detach=True)
+        return logits.abs().sum()
+
+    @torch.no_grad()
+    def cdf(self, v):
+        """CDF at points v: (C, n) tensor in the unscaled domain."""
+        return torch.sigmoid(self.logits_cdf(v.unsqueeze(1))).squeeze(1)
+
+
+class AecModel(nn.Module):
+    def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS):
+        super().__init__()
+        self.n, self.m = n, m
+        self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
+        k = len(lambdas)
+        self.g_a = nn.Sequential(
+            conv(3, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n),
+            conv(n, n, 5, 2), GDN(n), conv(n, m, 5, 2))
+        self.g_s = nn.Sequential(
+            SubpixelUp(m, n), GDN(n, inverse=True), SubpixelUp(n, n), GDN(n, inverse=True),
+            SubpixelUp(n, n), GDN(n, inverse=True), SubpixelUp(n, 3))
+        # Gains spread over the rate points so that untrained interpolation is already sensible.
+        init = torch.linspace(-1.5, 1.5, k).view(k, 1).expand(k, m).clone()
+        self.log_gain = nn.Parameter(init)
+        self.log_inv_gain = nn.Parameter(-init.clone())
+        self.prior = FactorizedPrior(m)
+
+    def gains_at(self, t):
+        """Gain and inverse gain at continuous rate index t in [0, K-1] (log-linear interpolation)."""
+        k = self.log_gain.shape[0]
+        t = t.clamp(0, k - 1)
+        i = t.floor().long().clamp(max=k - 2)
+        a = (t - i.to(t.dtype)).view(-1, 1)
+        lg = (1 - a) * self.log_gain[i] + a * self.log_gain[i + 1]
+        lig = (1 - a) * self.log_inv_gain[i] + a * self.log_inv_gain[i + 1]
+        return lg.exp(), lig.exp()
+
+    def lambda_at(self, t):
+        k = self.lambdas.shape[0]
+        t = t.clamp(0, k - 1)
+        i = t.floor().long().clamp(max=k - 2)
+        a = t - i.to(t.dtype)
+        ll = self.lambdas.log()
+        return ((1 - a) * ll[i] + a * ll[i + 1]).exp()
+
+    def forward(self, x, t):
+        """x: (B,3,H,W) in [0,1]; t: (B,) rate index.  Returns reconstruction and likelihoods."""
+        gain, inv_gain = self.gains_at(t)
+        b = x.shape[0]
+        y = self.g_a(x) * gain.view(b, -1, 1, 1)
+        mu = self.prior.medians.detach().view(1, -1, 1, 1) * gain.view(b, -1, 1, 1)
+        # Rate from additive noise; distortion through straight-through rounding (Minnen & Singh 2020).
+        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        lik = self.prior.bin_likelihood(noisy - mu, gain.view(b, -1, 1, 1))
+        y_hat = y + (torch.round(y - mu) + mu - y).detach()
+        x_hat = self.g_s(y_hat * inv_gain.view(b, -1, 1, 1))
+        return x_hat, lik
+
+    def arch(self):
+        """Layer list for the model file: (net, op, params, tensor names)."""
+        layers = []
+        for net, seq in (("analysis", self.g_a), ("synthesis", self.g_s)):
+            for idx, mod in enumerate(seq):
+                name = "%s.%d" % ("g_a" if net == "analysis" else "g_s", idx)
+                if isinstance(mod, nn.Conv2d):
+                    layers.append((net, "conv", dict(cin=mod.in_channels, cout=mod.out_channels,
+                                   k=mod.kernel_size[0], stride=mod.stride[0]),
+                                   [name + ".weight", name + ".bias"]))
+                elif isinstance(mod, SubpixelUp):
+                    c = mod.conv
+                    layers.append((net, "conv", dict(cin=c.in_channels, cout=c.out_channels,
+                                   k=c.kernel_size[0], stride=1),
+                                   [name + ".conv.weight", name + ".conv.bias"]))
+                    layers.append((net, "pixel_shuffle", dict(factor=2), []))
+                elif isinstance(mod, GDN):
+                    layers.append((net, "igdn" if mod.inverse else "gdn",
+                                   dict(channels=mod.beta.shape[0]),
+                                   [name + ".beta", name + ".gamma"]))
+                else:
+                    raise ValueError("layer without a model-file encoding: %r" % (mod,))
+        return layers
+
+
+def rate_bits(lik):
+    return -torch.log2(lik).sum(dim=(1, 2, 3))

@@ -1,0 +1,237 @@
+"""Resumable rate-distortion training of the aec model.
+
+    /usr/bin/python3 -m aectrain.train --run runs/default [--steps N] ...
+
+The run directory holds ``checkpoint.pt`` (model + optimizer, rewritten atomically every
+--save-every steps), ``train.csv`` (loss, bpp and PSNR over steps) and ``eval.csv`` (ideal code
+length and PSNR on held-out images at every trained rate point).  Stopping the process at any
+moment loses at most --save-every steps; running the same command again resumes.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import time
+
+import torch
+
+from .data import PatchSource, load_eval_images
+from .model import AecModel, rate_bits
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run directory (created; resumed if it has a checkpoint)")
+    p.add_argument("--data", nargs="+", default=["../shared/data/train"], help="training image folders")
+    p.add_argument("--eval-images", nargs="*", default=[], help="images for the periodic evaluation")
+    p.add_argument("--steps", type=int, default=60000, help="total steps of the schedule")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--n", type=int, default=128, help="transform channels")
+    p.add_argument("--m", type=int, default=192, help="latent channels")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    p.add_argument("--lr-min", type=float, default=1e-5, help="learning rate at the end of the cosine decay")
+    p.add_argument("--warmup", type=int, default=300, help="distortion-only steps at the start")
+    p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--workers", type=int, default=0, help="data loader processes (CUDA runs)")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (after saving) after this long")
+    p.add_argument("--weights-out", default="", help="also write the weights alone here at each save")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    return p.parse_args(argv)
+
+
+def learning_rate(args, step):
+    """Short linear ramp, then cosine decay from --lr to --lr-min over --steps."""
+    ramp = 200
+    if step < ramp:
+        return args.lr * (step + 1) / ramp
+    frac = min(1.0, (step - ramp) / max(1, args.steps - ramp))
+    return args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * frac))
+
+
+def stratified_rates(batch, k, device):
+    """One continuous rate index per sample, spread evenly over [0, k-1]."""
+    u = torch.rand(batch, device=device)
+    return (torch.arange(batch, device=device) + u) * ((k - 1) / batch)
+
+
+def psnr(mse):
+    return -10.0 * math.log10(max(mse, 1e-12))
+
+
+@torch.no_grad()
+def evaluate(model, images, device):
+    """Ideal code length (bits of the rounded latents under the discrete prior) and PSNR."""
+    model.eval()
+    k = model.lambdas.shape[0]
+    rows = []
+    for i in range(k):
+        bpp_sum = psnr_sum = 0.0
+        for x in images:
+            x = x.to(device)
+            h, w = x.shape[2:]
+            ph, pw = (-h) % 16, (-w) % 16
+            xp = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+            t = torch.full((1,), float(i), device=device)
+            gain, inv_gain = model.gains_at(t)
+            g = gain.view(1, -1, 1, 1)
+            y = model.g_a(xp) * g
+            mu = model.prior.medians.view(1, -1, 1, 1) * g
+            q = torch.round(y - mu)
+            lik = model.prior.bin_likelihood(q, g)
+            x_hat = model.g_s((q + mu) * inv_gain.view(1, -1, 1, 1))[:, :, :h, :w].clamp(0, 1)
+            x_hat = torch.round(x_hat * 255) / 255
+            bpp_sum += float(rate_bits(lik).sum()) / (h * w)
+            psnr_sum += psnr(float(torch.mean((x_hat - x) ** 2)))
+        rows.append((i, float(model.lambdas[i]), bpp_sum / len(images), psnr_sum / len(images)))
+    model.train()
+    return rows
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def append_csv(path, header, row):
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(header)
+        w.writerow(row)
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Batches:
+    """Patch batches, optionally produced by worker processes (worth it on CUDA machines only)."""
+
+    def __init__(self, args):
+        self.args = args
+        if args.workers > 0:
+            ds = _PatchStream(args)
+            self.loader = iter(torch.utils.data.DataLoader(
+                ds, batch_size=None, num_workers=args.workers, worker_init_fn=_PatchStream.init_worker,
+                persistent_workers=True, prefetch_factor=4))
+        else:
+            self.source = PatchSource(args.data, args.patch, seed=args.seed + int(time.time()))
+
+    def next(self):
+        if self.args.workers > 0:
+            return next(self.loader)
+        return self.source.batch(self.args.batch)
+
+
+class _PatchStream(torch.utils.data.IterableDataset):
+    def __init__(self, args):
+        self.args = args
+
+    @staticmethod
+    def init_worker(wid):
+        info = torch.utils.data.get_worker_info()
+        ds = info.dataset
+        torch.set_num_threads(1)
+        ds.source = PatchSource(ds.args.data, ds.args.patch, seed=ds.args.seed * 1000 + wid + int(time.time()))
+
+    def __iter__(self):
+        while True:
+            yield self.source.batch(self.args.batch)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.run, exist_ok=True)
+    torch.set_num_threads(args.threads or os.cpu_count())
+    device = pick_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    model = AecModel(args.n, args.m).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        if "optimizer" in ck:
+            opt.load_state_dict(ck["optimizer"])
+        step = ck["step"]
+        print("resumed %s at step %d" % (ckpt_path, step), flush=True)
+    with open(os.path.join(args.run, "args.json"), "w") as f:
+        json.dump(vars(args), f, indent=1)
+
+    batches = Batches(args)
+    evals = load_eval_images(args.eval_images)
+    k = model.lambdas.shape[0]
+    started = time.time()
+    window = []
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                     "n": args.n, "m": args.m}, ckpt_path)
+        if args.weights_out:
+            save_atomic({"model": model.state_dict(), "step": step, "n": args.n, "m": args.m}, args.weights_out)
+
+    while step < args.steps:
+        lr = learning_rate(args, step)
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        x = batches.next().to(device, non_blocking=True)
+        t = stratified_rates(x.shape[0], k, device)
+        x_hat, lik = model(x, t)
+        mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
+        bpp = rate_bits(lik) / (x.shape[2] * x.shape[3])
+        lam = model.lambda_at(t)
+        if step < args.warmup:
+            loss = torch.mean(lam * 255 ** 2 * mse)
+        else:
+            loss = torch.mean(lam * 255 ** 2 * mse + bpp)
+        loss = loss + model.prior.aux_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+
+        window.append((float(loss), float(bpp.mean()), float(mse.mean())))
+        if step % 50 == 0:
+            l, b, m = (sum(v) / len(window) for v in zip(*window))
+            window.clear()
+            el = time.time() - started
+            append_csv(os.path.join(args.run, "train.csv"),
+                       ["step", "seconds", "lr", "loss", "bpp", "psnr_mean_mse"],
+                       [step, round(el, 1), "%.3g" % lr, "%.4f" % l, "%.4f" % b, "%.3f" % psnr(m)])
+            print("step %d  %.0fs  lr %.2e  loss %.4f  bpp %.4f  psnr %.2f" % (step, el, lr, l, b, psnr(m)),
+                  flush=True)
+        if step % args.save_every == 0 or step == args.steps:
+            checkpoint()
+        if evals and (step % args.eval_every == 0 or step == args.steps):
+            for i, lam_i, b, p in evaluate(model, evals, device):
+                append_csv(os.path.join(args.run, "eval.csv"), ["step", "rate_index", "lambda", "bpp", "psnr"],
+                           [step, i, lam_i, "%.4f" % b, "%.3f" % p])
+                print("  eval step %d rate %d: %.4f bpp  %.2f dB" % (step, i, b, p), flush=True)
+        if args.max_minutes and time.time() - started > args.max_minutes * 60:
+            checkpoint()
+            print("stopping after %.1f minutes at step %d" % (args.max_minutes, step), flush=True)
+            break
+
+
+if __name__ == "__main__":
+    main()
