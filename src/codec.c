@@ -216,8 +216,36 @@ static void encode_parts_free(EncodeParts *p)
     free(p->alpha);
 }
 
-static int encode_latents(AecimgContext *c, const AecimgImage *img, const EntropyStage *stage, uint32_t lw,
-                          uint32_t lh, EncodeParts *parts)
+/* What a payload adds to the file: its streams and their entries in the size table. */
+static size_t payload_cost(const EntropyStreams *s)
+{
+    return s->size + 4 * (size_t)s->count;
+}
+
+/* AUTO codes with both stages and keeps the smaller payload, rANS on a tie: the model's tables usually
+ * win, but tables that fit an image badly (an early checkpoint) lose to zstd's adaptive coding. */
+static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts *parts, int *entropy)
+{
+    if (c->settings.entropy != AECIMG_ENTROPY_AUTO) {
+        *entropy = c->settings.entropy;
+        return entropy_stage(*entropy)->encode(ep, parts->symbols, &parts->streams);
+    }
+    *entropy = AECIMG_ENTROPY_RANS;
+    FORWARD_IF_ERROR(entropy_rans.encode(ep, parts->symbols, &parts->streams));
+    EntropyStreams other;
+    FORWARD_IF_ERROR(entropy_zstd.encode(ep, parts->symbols, &other));
+    if (payload_cost(&other) < payload_cost(&parts->streams)) {
+        EntropyStreams t = parts->streams;
+        parts->streams = other;
+        other = t;
+        *entropy = AECIMG_ENTROPY_ZSTD;
+    }
+    entropy_streams_free(&other);
+    return 0;
+}
+
+static int encode_latents(AecimgContext *c, const AecimgImage *img, uint32_t lw, uint32_t lh, EncodeParts *parts,
+                          int *entropy)
 {
     const uint32_t s = c->model.stride, m = c->model.latent_channels;
     float *x = image_to_input(img, lw * s, lh * s, c->threads);
@@ -229,7 +257,7 @@ static int encode_latents(AecimgContext *c, const AecimgImage *img, const Entrop
     RETURN_ERROR_IF(!parts->symbols, AECIMG_ERR_NO_MEMORY);
     quant_forward(&c->model, c->settings.quality, parts->latents, (int)lh, (int)lw, parts->symbols, c->threads);
     EntropyParams ep = {&c->model, c->settings.quality, m, lh, lw, c->threads};
-    return stage->encode(&ep, parts->symbols, &parts->streams);
+    return entropy_encode(c, &ep, parts, entropy);
 }
 
 static void describe_container(const AecimgContext *c, const AecimgImage *img, const EncodeParts *parts,
@@ -272,13 +300,11 @@ int aecimg_encode(AecimgContext *c, const AecimgImage *img, uint8_t **out, size_
 {
     RETURN_ERROR_IF(!c || !out || !out_size, AECIMG_ERR_INVALID_ARGUMENT);
     FORWARD_IF_ERROR(check_image(c, img));
-    int entropy = c->settings.entropy == AECIMG_ENTROPY_AUTO ? AECIMG_ENTROPY_ZSTD : c->settings.entropy;
-    const EntropyStage *stage = entropy_stage(entropy);
-    RETURN_ERROR_IF(!stage, AECIMG_ERR_UNSUPPORTED);
     const uint32_t lw = latent_size(img->width, c->model.stride), lh = latent_size(img->height, c->model.stride);
 
     EncodeParts parts = {0};
-    int err = encode_latents(c, img, stage, lw, lh, &parts);
+    int entropy = AECIMG_ENTROPY_AUTO;
+    int err = encode_latents(c, img, lw, lh, &parts, &entropy);
     if (err == 0 && (img->channels == 2 || img->channels == 4))
         err = alpha_encode(img->pixels, img->width, img->height, img->channels, img->channels - 1, &parts.alpha,
                            &parts.alpha_size);

@@ -35,7 +35,10 @@ typedef struct EntropyStage {
 } EntropyStage;
 
 extern const EntropyStage entropy_zstd;
+extern const EntropyStage entropy_rans;
 
+/* Both stages use the model's tables at p->quality: the model must match the symbols' shape. */
+int entropy_check_params(const EntropyParams *p);
 /* The stage with this container id, or NULL. */
 const EntropyStage *entropy_stage(int id);
 void entropy_streams_free(EntropyStreams *s);

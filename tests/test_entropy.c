@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
 #include "alpha.h"
 #include "entropy.h"
+#include "quant.h"
 
 static uint32_t rng_state = 12345;
 
@@ -19,9 +21,30 @@ static uint32_t rnd(void)
     return rng_state >> 8;
 }
 
+#define TEST_CHANNELS 8
+
+/* A model with one quality whose tables differ in their largest frequency, so the zstd stage reorders. */
+static ModelFile test_model;
+static ModelCdf test_cdfs[TEST_CHANNELS];
+static uint16_t test_freqs[TEST_CHANNELS][4];
+
+static const ModelFile *model_of(uint32_t channels)
+{
+    test_model = (ModelFile){.latent_channels = channels, .quality_count = 1, .precision = 16, .cdfs = test_cdfs};
+    for (uint32_t c = 0; c < channels; c++) {
+        uint16_t top = (uint16_t)(60000 - 1000 * ((c * 5) % TEST_CHANNELS));
+        test_freqs[c][0] = 100;
+        test_freqs[c][1] = top;
+        test_freqs[c][2] = (uint16_t)(65536 - 101 - top);
+        test_freqs[c][3] = 1;
+        test_cdfs[c] = (ModelCdf){-1, 3, test_freqs[c]};
+    }
+    return &test_model;
+}
+
 static void round_trip(const EntropyStage *stage, const int32_t *sym, uint32_t c, uint32_t h, uint32_t w)
 {
-    EntropyParams p = {NULL, 50, c, h, w, 2};
+    EntropyParams p = {model_of(c), 0, c, h, w, 2};
     EntropyStreams s;
     assert_int_equal(stage->encode(&p, sym, &s), 0);
     assert_true(s.count >= 1);
@@ -62,17 +85,22 @@ static void round_trip(const EntropyStage *stage, const int32_t *sym, uint32_t c
 static void test_zstd_random_and_extreme(void **state)
 {
     (void)state;
-    const uint32_t c = 7, h = 5, w = 9;
-    int32_t sym[7 * 5 * 9];
+    const uint32_t c = TEST_CHANNELS - 1, h = 5, w = 9;
+    int32_t sym[(TEST_CHANNELS - 1) * 5 * 9];
     for (size_t i = 0; i < sizeof sym / sizeof *sym; i++)
         sym[i] = (int32_t)(rnd() % 21) - 10;
     round_trip(&entropy_zstd, sym, c, h, w);
-    /* Extremes of the varint/zigzag mapping. */
-    sym[0] = INT32_MIN;
-    sym[1] = INT32_MAX;
+    /* Extremes of the magnitude varints. */
+    sym[0] = -QUANT_MAX_SYMBOL;
+    sym[1] = QUANT_MAX_SYMBOL;
     sym[2] = -1;
-    sym[3] = 1 << 20;
+    sym[3] = 2;
     round_trip(&entropy_zstd, sym, c, h, w);
+    EntropyParams p = {model_of(c), 0, c, h, w, 1};
+    EntropyStreams s;
+    sym[4] = QUANT_MAX_SYMBOL + 1;
+    assert_int_equal(entropy_zstd.encode(&p, sym, &s), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_null(s.data);
     memset(sym, 0, sizeof sym);
     round_trip(&entropy_zstd, sym, c, h, w);
 }
@@ -81,19 +109,75 @@ static void test_zstd_wrong_shape(void **state)
 {
     (void)state;
     int32_t sym[24] = {0};
-    EntropyParams p = {NULL, 50, 2, 3, 4, 1};
+    EntropyParams p = {model_of(2), 0, 2, 3, 4, 1};
     EntropyStreams s;
     assert_int_equal(entropy_zstd.encode(&p, sym, &s), 0);
     const uint8_t *streams[1] = {s.data};
     int32_t back[48];
-    EntropyParams bigger = {NULL, 50, 4, 3, 4, 1};
+    EntropyParams bigger = {p.model, 0, 2, 6, 4, 1};
     assert_int_equal(entropy_zstd.decode(&bigger, streams, s.sizes, 1, back), AECIMG_ERR_ENTROPY);
-    EntropyParams smaller = {NULL, 50, 1, 3, 4, 1};
+    EntropyParams smaller = {p.model, 0, 2, 1, 4, 1};
     assert_int_equal(entropy_zstd.decode(&smaller, streams, s.sizes, 1, back), AECIMG_ERR_ENTROPY);
     assert_int_equal(entropy_zstd.decode(&p, streams, s.sizes, 2, back), AECIMG_ERR_ENTROPY);
+    EntropyParams other = {p.model, 0, 3, 3, 4, 1}; /* not the model's channel count */
+    assert_int_equal(entropy_zstd.decode(&other, streams, s.sizes, 1, back), AECIMG_ERR_INVALID_ARGUMENT);
     entropy_streams_free(&s);
     assert_ptr_equal(entropy_stage(AECIMG_ENTROPY_ZSTD), &entropy_zstd);
     assert_null(entropy_stage(99));
+}
+
+/* The worked example of doc/container.md: channels ordered 0, 2, 1 by their tables' largest frequency. */
+static void test_zstd_layout(void **state)
+{
+    (void)state;
+    const int32_t sym[3] = {0, 5, -1};
+    EntropyParams p = {model_of(3), 0, 3, 1, 1, 1};
+    EntropyStreams s;
+    assert_int_equal(entropy_zstd.encode(&p, sym, &s), 0);
+    uint8_t raw[16];
+    assert_int_equal(ZSTD_decompress(raw, sizeof raw, s.data, s.size), 4);
+    assert_memory_equal(raw, "\x06\x01\x02\x03", 4);
+    entropy_streams_free(&s);
+}
+
+/* Decodes a hand-made content in an intact frame (checksum and all): only the layout parser can refuse it. */
+static int decode_content(const char *raw, size_t size, int32_t *back)
+{
+    uint8_t frame[64];
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    assert_non_null(cctx);
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
+    size_t n = ZSTD_compress2(cctx, frame, sizeof frame, raw, size);
+    ZSTD_freeCCtx(cctx);
+    assert_false(ZSTD_isError(n));
+    EntropyParams p = {model_of(3), 0, 3, 1, 1, 1};
+    const uint8_t *streams[1] = {frame};
+    return entropy_zstd.decode(&p, streams, &n, 1, back);
+}
+
+static void test_zstd_bad_content(void **state)
+{
+    (void)state;
+    int32_t back[3];
+    assert_int_equal(decode_content("\x06\x01\x02\xfe\xff\x3f", 6, back), 0);
+    assert_int_equal(back[0], 0);
+    assert_int_equal(back[1], QUANT_MAX_SYMBOL);
+    assert_int_equal(back[2], -1);
+    static const struct {
+        const char *raw;
+        size_t size;
+    } bad[] = {
+        {"\x0e\x01\x02\x03", 4},         /* padding bit of the zero map */
+        {"\x06\x05\x02\x03", 4},         /* padding bit of the sign map */
+        {"\x06\x01\x06\x03", 4},         /* padding bit of the magnitude map */
+        {"\x06\x01", 2},                 /* magnitude map missing */
+        {"\x06\x01\x02", 3},             /* varint missing */
+        {"\x06\x01\x02\x03\x00", 5},     /* a byte left over */
+        {"\x06\x01\x02\xff\xff\x3f", 6}, /* magnitude 2^20 + 1 */
+        {"\x06\x01\x02\x80\x80\x80\x00", 7}, /* varint of 4 bytes */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(decode_content(bad[i].raw, bad[i].size, back), AECIMG_ERR_ENTROPY);
 }
 
 static void test_alpha_round_trip(void **state)
@@ -123,6 +207,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zstd_random_and_extreme),
         cmocka_unit_test(test_zstd_wrong_shape),
+        cmocka_unit_test(test_zstd_layout),
+        cmocka_unit_test(test_zstd_bad_content),
         cmocka_unit_test(test_alpha_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,7 +68,7 @@ enum {
 
 /* Entropy stages of the latent payload (values as stored in the container). */
 enum {
-    AECIMG_ENTROPY_AUTO = 0, /* encoder picks its default */
+    AECIMG_ENTROPY_AUTO = 0, /* encoder codes with both stages and keeps the smaller */
     AECIMG_ENTROPY_ZSTD = 1,
     AECIMG_ENTROPY_RANS = 2,
 };

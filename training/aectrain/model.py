@@ -176,8 +176,11 @@ class AecModel(nn.Module):
         ll = self.lambdas.log()
         return ((1 - a) * ll[i] + a * ll[i + 1]).exp()
 
-    def forward(self, x, t):
-        """x: (B,3,H,W) in [0,1]; t: (B,) rate index.  Returns reconstruction and likelihoods."""
+    def forward(self, x, t, ste=True):
+        """x: (B,3,H,W) in [0,1]; t: (B,) rate index.  Returns reconstruction and likelihoods.
+
+        ste: the synthesis sees the rounded latents (straight-through gradient) rather than the
+        noisy ones."""
         gain, inv_gain = self.gains_at(t)
         b = x.shape[0]
         y = self.g_a(x) * gain.view(b, -1, 1, 1)
@@ -185,7 +188,7 @@ class AecModel(nn.Module):
         # Rate from additive noise; distortion through straight-through rounding (Minnen & Singh 2020).
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik = self.prior.bin_likelihood(noisy - mu, gain.view(b, -1, 1, 1))
-        y_hat = y + (torch.round(y - mu) + mu - y).detach()
+        y_hat = y + (torch.round(y - mu) + mu - y).detach() if ste else noisy
         x_hat = self.g_s(y_hat * inv_gain.view(b, -1, 1, 1))
         return x_hat, lik
 

@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     p.add_argument("--lr-min", type=float, default=1e-5, help="learning rate at the end of the cosine decay")
     p.add_argument("--warmup", type=int, default=300, help="distortion-only steps at the start")
+    p.add_argument("--decoder-input", choices=("ste", "noise"), default="ste",
+                   help="synthesis input in training: rounded with a straight-through gradient, or noisy")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--eval-every", type=int, default=1000)
@@ -194,7 +196,7 @@ def main(argv=None):
             grp["lr"] = lr
         x = batches.next().to(device, non_blocking=True)
         t = stratified_rates(x.shape[0], k, device)
-        x_hat, lik = model(x, t)
+        x_hat, lik = model(x, t, ste=args.decoder_input == "ste")
         mse = torch.mean((x_hat - x) ** 2, dim=(1, 2, 3))
         bpp = rate_bits(lik) / (x.shape[2] * x.shape[3])
         lam = model.lambda_at(t)

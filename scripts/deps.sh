@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs the Debian packages aec needs to build, test and benchmark (run as root, or with sudo).
+set -e
+packages="build-essential autoconf automake libtool pkg-config
+  libpng-dev libzstd-dev libjpeg62-turbo-dev libcmocka-dev
+  libwebp-dev libavif-dev libjxl-dev man-db groff-base"
+missing=$(for p in $packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,359 @@
+/* entropy_rans.c: the rANS entropy stage: the model's per-channel tables, row-band streams, an escape code. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "entropy.h"
+#include "internal.h"
+#include "quant.h"
+
+/* The state stays in [RANS_L, RANS_L << 8) between symbols and moves whole bytes.  With RANS_L >> 16 >= 2^7 the
+ * integer division loses next to nothing at every table precision 12..16: payloads come within 0.1% of the
+ * ideal code length, nearly all of it the 4-byte final state of each stream. */
+#define RANS_L (1u << 23)
+#define RANS_STATE_BYTES 4
+/* Each bucket of the decode lookup holds the first symbol of 1/1024 of the slot range: 2 KiB per channel
+ * instead of 128 KiB for a full slot table at precision 16, cheap enough to build on every call. */
+#define RANS_BUCKET_BITS 10
+/* Streams are bands of latent rows.  The first pass uses up to RANS_MAX_STREAMS bands; fewer if the payload
+ * is small, so that the per-stream cost (4-byte state and 4-byte size) stays near 0.2% of it. */
+#define RANS_MAX_STREAMS 64
+#define RANS_STREAM_TARGET_BYTES 4096
+/* Escape code: the exponent of the distance beyond the table in 5 bits, then its mantissa bits. */
+#define RANS_ESC_EXP_BITS 5
+#define RANS_RAW_CHUNK 16
+/* Worst-case bytes: a symbol at most 2 (it adds at most 16 bits), an escape 8 (four symbols). */
+#define RANS_SYMBOL_MAX_BYTES 2
+#define RANS_ESCAPE_EXTRA_BYTES 6
+
+typedef struct RansTable {
+    int32_t first;
+    uint32_t count;         /* regular symbols; index `count` is the escape */
+    const uint16_t *freq;   /* count + 1 */
+    uint32_t *cum;          /* count + 2: cum[i] is the sum of freq[0 .. i-1] */
+    uint16_t *bucket;       /* decoder only: 1 << RANS_BUCKET_BITS entries */
+} RansTable;
+
+typedef struct RansTables {
+    uint32_t precision, bucket_shift;
+    RansTable *t;           /* one per latent channel */
+    uint32_t *cum;          /* storage of every table's cum */
+    uint16_t *bucket;       /* storage of every table's buckets, NULL for the encoder */
+} RansTables;
+
+typedef struct RansWriter {
+    uint8_t *p; /* bytes go backwards: p is the first byte written so far */
+    uint32_t x;
+} RansWriter;
+
+typedef struct RansReader {
+    const uint8_t *p, *end;
+    uint32_t x;
+} RansReader;
+
+/* Rows [y0, y1) of every channel; every band has at least one row since count <= height. */
+static void rans_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uint32_t *y1)
+{
+    *y0 = (uint32_t)((uint64_t)height * i / count);
+    *y1 = (uint32_t)((uint64_t)height * (i + 1) / count);
+}
+
+static void rans_tables_free(RansTables *tab)
+{
+    free(tab->t);
+    free(tab->cum);
+    free(tab->bucket);
+}
+
+static void rans_fill_table(RansTable *t, uint32_t shift)
+{
+    t->cum[0] = 0;
+    for (uint32_t i = 0; i <= t->count; i++)
+        t->cum[i + 1] = t->cum[i] + t->freq[i];
+    if (!t->bucket)
+        return;
+    uint32_t s = 0;
+    for (uint32_t b = 0; b < 1u << RANS_BUCKET_BITS; b++) {
+        while (t->cum[s + 1] <= b << shift)
+            s++;
+        t->bucket[b] = (uint16_t)s;
+    }
+}
+
+/* Cumulative frequencies (and for decoding the bucket lookup) of every channel at the stage's quality. */
+static int rans_tables_build(const EntropyParams *p, int decode, RansTables *tab)
+{
+    const ModelFile *m = p->model;
+    const uint32_t channels = m->latent_channels, buckets = 1u << RANS_BUCKET_BITS;
+    size_t cum_total = 0;
+    for (uint32_t c = 0; c < channels; c++)
+        cum_total += model_cdf(m, p->quality, (int)c)->count + 2;
+    memset(tab, 0, sizeof *tab);
+    tab->precision = m->precision;
+    tab->bucket_shift = m->precision - RANS_BUCKET_BITS;
+    tab->t = malloc(channels * sizeof *tab->t);
+    tab->cum = malloc(cum_total * sizeof *tab->cum);
+    tab->bucket = decode ? malloc((size_t)channels * buckets * sizeof *tab->bucket) : NULL;
+    if (!tab->t || !tab->cum || (decode && !tab->bucket)) {
+        rans_tables_free(tab);
+        return AECIMG_ERR_NO_MEMORY;
+    }
+    size_t off = 0;
+    for (uint32_t c = 0; c < channels; c++) {
+        const ModelCdf *cdf = model_cdf(m, p->quality, (int)c);
+        RansTable *t = &tab->t[c];
+        *t = (RansTable){cdf->first, cdf->count, cdf->freq, tab->cum + off,
+                         decode ? tab->bucket + (size_t)c * buckets : NULL};
+        off += cdf->count + 2;
+        rans_fill_table(t, tab->bucket_shift);
+    }
+    return 0;
+}
+
+static int rans_thread_count(const EntropyParams *p)
+{
+    return p->threads > 0 ? p->threads : 1;
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+/* Pushes the slot range [start, start + freq) of a 2^bits total; bits <= 16. */
+static void rans_put(RansWriter *w, uint32_t start, uint32_t freq, uint32_t bits)
+{
+    const uint32_t x_max = ((RANS_L >> bits) << 8) * freq;
+    while (w->x >= x_max) {
+        *--w->p = (uint8_t)w->x;
+        w->x >>= 8;
+    }
+    w->x = ((w->x / freq) << bits) + w->x % freq + start;
+}
+
+static uint32_t rans_bit_length(uint64_t v)
+{
+    uint32_t n = 0;
+    while (v) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+}
+
+/* Pushes in reverse of the decoder's reading order: mantissa high chunk, low chunk, exponent, escape. */
+static void rans_put_escape(RansWriter *w, const RansTable *t, uint32_t precision, int64_t idx)
+{
+    /* Distance beyond the table, doubled, plus 1 below it: 0, 1, 2, ... are the nearest values. */
+    const uint64_t z = idx < 0 ? 2 * (uint64_t)(-idx - 1) + 1 : 2 * (uint64_t)(idx - t->count);
+    const uint64_t u = z + 1;
+    const uint32_t e = rans_bit_length(u) - 1, low = e < RANS_RAW_CHUNK ? e : RANS_RAW_CHUNK;
+    const uint64_t mantissa = u - ((uint64_t)1 << e);
+    if (e > RANS_RAW_CHUNK)
+        rans_put(w, (uint32_t)(mantissa >> RANS_RAW_CHUNK), 1, e - RANS_RAW_CHUNK);
+    if (low)
+        rans_put(w, (uint32_t)(mantissa & ((1u << low) - 1)), 1, low);
+    rans_put(w, e, 1, RANS_ESC_EXP_BITS);
+    rans_put(w, t->cum[t->count], t->freq[t->count], precision);
+}
+
+static void rans_put_symbol(RansWriter *w, const RansTable *t, uint32_t precision, int32_t v)
+{
+    const int64_t idx = (int64_t)v - t->first;
+    if (idx >= 0 && idx < t->count)
+        rans_put(w, t->cum[idx], t->freq[idx], precision);
+    else
+        rans_put_escape(w, t, precision, idx);
+}
+
+/* Upper bound of a band's coded size; refuses symbols the decoder would refuse. */
+static int rans_band_bound(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
+                           uint32_t y1, size_t *bound)
+{
+    const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
+    size_t escapes = 0;
+    for (uint32_t c = 0; c < p->channels; c++) {
+        const int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
+        const RansTable *t = &tab->t[c];
+        for (size_t i = 0; i < n; i++) {
+            RETURN_ERROR_IF(s[i] < -QUANT_MAX_SYMBOL || s[i] > QUANT_MAX_SYMBOL, AECIMG_ERR_INVALID_ARGUMENT);
+            const int64_t idx = (int64_t)s[i] - t->first;
+            escapes += idx < 0 || idx >= t->count;
+        }
+    }
+    *bound = RANS_STATE_BYTES + RANS_SYMBOL_MAX_BYTES * n * p->channels + RANS_ESCAPE_EXTRA_BYTES * escapes;
+    return 0;
+}
+
+/* Codes a band backwards into the bytes before `end`; returns its size. */
+static size_t rans_encode_band(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
+                               uint32_t y1, uint8_t *end)
+{
+    const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
+    RansWriter w = {end, RANS_L};
+    for (uint32_t c = p->channels; c-- > 0;) {
+        const int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
+        for (size_t i = n; i-- > 0;)
+            rans_put_symbol(&w, &tab->t[c], tab->precision, s[i]);
+    }
+    w.p -= RANS_STATE_BYTES;
+    store_be32(w.p, w.x);
+    return (size_t)(end - w.p);
+}
+
+/* Region ends of the bands in one buffer, each region as large as its band's worst case; total in *size. */
+static int rans_plan(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t count,
+                     size_t *ends, size_t *size)
+{
+    *size = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t y0, y1;
+        size_t bound;
+        rans_band(p->height, count, i, &y0, &y1);
+        FORWARD_IF_ERROR(rans_band_bound(tab, p, symbols, y0, y1, &bound));
+        *size += bound;
+        ends[i] = *size;
+    }
+    return 0;
+}
+
+/* Codes `count` bands in parallel, each into its own region, then packs them to the front of out->data. */
+static int rans_encode_streams(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t count,
+                               EntropyStreams *out)
+{
+    size_t *ends = malloc(count * sizeof *ends), cap = 0;
+    out->sizes = malloc(count * sizeof *out->sizes);
+    int err = ends && out->sizes ? rans_plan(tab, p, symbols, count, ends, &cap) : AECIMG_ERR_NO_MEMORY;
+    out->data = err ? NULL : malloc(cap);
+    if (err == 0 && !out->data)
+        err = AECIMG_ERR_NO_MEMORY;
+    if (err == 0) {
+#pragma omp parallel for num_threads(rans_thread_count(p)) schedule(dynamic)
+        for (long i = 0; i < (long)count; i++) {
+            uint32_t y0, y1;
+            rans_band(p->height, count, (uint32_t)i, &y0, &y1);
+            out->sizes[i] = rans_encode_band(tab, p, symbols, y0, y1, out->data + ends[i]);
+        }
+        /* Moving each stream down to the end of the previous one never overwrites a later stream. */
+        for (uint32_t i = 0; i < count; i++) {
+            memmove(out->data + out->size, out->data + ends[i] - out->sizes[i], out->sizes[i]);
+            out->size += out->sizes[i];
+        }
+        out->count = count;
+    }
+    free(ends);
+    return err;
+}
+
+static uint32_t rans_stream_count(size_t payload, uint32_t max_count)
+{
+    size_t n = payload / RANS_STREAM_TARGET_BYTES;
+    return n < 1 ? 1 : n > max_count ? max_count : (uint32_t)n;
+}
+
+/* The first pass with the most bands measures the payload; a small one is coded again in fewer streams.
+ * The count thus depends on the symbols only, never on the thread count, and neither do the bytes. */
+static int rans_encode(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out)
+{
+    memset(out, 0, sizeof *out);
+    FORWARD_IF_ERROR(entropy_check_params(p));
+    RansTables tab;
+    FORWARD_IF_ERROR(rans_tables_build(p, 0, &tab));
+    const uint32_t max_count = p->height < RANS_MAX_STREAMS ? p->height : RANS_MAX_STREAMS;
+    int err = rans_encode_streams(&tab, p, symbols, max_count, out);
+    const uint32_t count = err ? max_count : rans_stream_count(out->size, max_count);
+    if (count != max_count) {
+        entropy_streams_free(out);
+        err = rans_encode_streams(&tab, p, symbols, count, out);
+    }
+    rans_tables_free(&tab);
+    if (err)
+        entropy_streams_free(out);
+    return err;
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+static int rans_refill(RansReader *r)
+{
+    while (r->x < RANS_L) {
+        RETURN_ERROR_IF(r->p == r->end, AECIMG_ERR_ENTROPY);
+        r->x = r->x << 8 | *r->p++;
+    }
+    return 0;
+}
+
+/* Takes `bits` (1..16) uniform bits. */
+static int rans_get_bits(RansReader *r, uint32_t bits, uint32_t *v)
+{
+    *v = r->x & ((1u << bits) - 1);
+    r->x >>= bits;
+    return rans_refill(r);
+}
+
+static int rans_get_escape(RansReader *r, const RansTable *t, int32_t *v)
+{
+    uint32_t e, low = 0, high = 0;
+    FORWARD_IF_ERROR(rans_get_bits(r, RANS_ESC_EXP_BITS, &e));
+    if (e)
+        FORWARD_IF_ERROR(rans_get_bits(r, e < RANS_RAW_CHUNK ? e : RANS_RAW_CHUNK, &low));
+    if (e > RANS_RAW_CHUNK)
+        FORWARD_IF_ERROR(rans_get_bits(r, e - RANS_RAW_CHUNK, &high));
+    const uint64_t z = ((uint64_t)1 << e | (uint64_t)high << RANS_RAW_CHUNK | low) - 1;
+    const int64_t d = (int64_t)(z >> 1);
+    const int64_t value = z & 1 ? (int64_t)t->first - 1 - d : (int64_t)t->first + t->count + d;
+    RETURN_ERROR_IF(value < -QUANT_MAX_SYMBOL || value > QUANT_MAX_SYMBOL, AECIMG_ERR_ENTROPY);
+    *v = (int32_t)value;
+    return 0;
+}
+
+static int rans_get_symbol(RansReader *r, const RansTable *t, uint32_t precision, uint32_t shift, int32_t *v)
+{
+    const uint32_t slot = r->x & ((1u << precision) - 1);
+    uint32_t s = t->bucket[slot >> shift];
+    while (t->cum[s + 1] <= slot)
+        s++;
+    r->x = t->freq[s] * (r->x >> precision) + slot - t->cum[s];
+    FORWARD_IF_ERROR(rans_refill(r));
+    if (s == t->count)
+        return rans_get_escape(r, t, v);
+    *v = t->first + (int32_t)s;
+    return 0;
+}
+
+/* A band must start with a state in range, use every byte and end in the encoder's initial state. */
+static int rans_decode_band(const RansTables *tab, const EntropyParams *p, const uint8_t *data, size_t size,
+                            uint32_t y0, uint32_t y1, int32_t *symbols)
+{
+    const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
+    RETURN_ERROR_IF(size < RANS_STATE_BYTES, AECIMG_ERR_ENTROPY);
+    RansReader r = {data + RANS_STATE_BYTES, data + size, load_be32(data)};
+    RETURN_ERROR_IF(r.x < RANS_L || r.x >= RANS_L << 8, AECIMG_ERR_ENTROPY);
+    for (uint32_t c = 0; c < p->channels; c++) {
+        int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
+        for (size_t i = 0; i < n; i++)
+            FORWARD_IF_ERROR(rans_get_symbol(&r, &tab->t[c], tab->precision, tab->bucket_shift, &s[i]));
+    }
+    RETURN_ERROR_IF(r.p != r.end || r.x != RANS_L, AECIMG_ERR_ENTROPY);
+    return 0;
+}
+
+static int rans_decode(const EntropyParams *p, const uint8_t *const *streams, const size_t *sizes, uint32_t count,
+                       int32_t *symbols)
+{
+    FORWARD_IF_ERROR(entropy_check_params(p));
+    RETURN_ERROR_IF(count < 1 || count > p->height, AECIMG_ERR_ENTROPY);
+    RansTables tab;
+    FORWARD_IF_ERROR(rans_tables_build(p, 1, &tab));
+    int err = 0;
+#pragma omp parallel for num_threads(rans_thread_count(p)) schedule(dynamic)
+    for (long i = 0; i < (long)count; i++) {
+        uint32_t y0, y1;
+        rans_band(p->height, count, (uint32_t)i, &y0, &y1);
+        int e = rans_decode_band(&tab, p, streams[i], sizes[i], y0, y1, symbols);
+        if (e) {
+#pragma omp critical(rans_decode_error)
+            err = err ? err : e;
+        }
+    }
+    rans_tables_free(&tab);
+    return err;
+}
+
+const EntropyStage entropy_rans = {AECIMG_ENTROPY_RANS, "rans", rans_encode, rans_decode};
