@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from . import modelfile
 from .data import PatchSource, load_eval_images
 from .model import AecModel, rate_bits
 
@@ -42,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (CUDA runs)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (after saving) after this long")
+    p.add_argument("--init-from", default="",
+                   help="model file to start from when the run has no checkpoint (optimizer state starts afresh)")
     p.add_argument("--weights-out", default="", help="also write the weights alone here at each save")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
@@ -175,6 +178,11 @@ def main(argv=None):
             opt.load_state_dict(ck["optimizer"])
         step = ck["step"]
         print("resumed %s at step %d" % (ckpt_path, step), flush=True)
+    elif args.init_from:
+        mf = modelfile.ModelFile(args.init_from)
+        model.load_state_dict(mf.to_torch(args.n).state_dict())
+        step = int(mf.meta.get("steps", 0))
+        print("started from %s (step %d); optimizer state starts afresh" % (args.init_from, step), flush=True)
     with open(os.path.join(args.run, "args.json"), "w") as f:
         json.dump(vars(args), f, indent=1)
 
