@@ -128,7 +128,7 @@ AECIMG_API void aecimg_default_settings(AecimgSettings *s);
 AECIMG_API int aecimg_open(AecimgContext **ctx, const AecimgSettings *s);
 AECIMG_API void aecimg_close(AecimgContext **ctx);
 
-/* Name and path of the loaded model, and its 32-byte hash (SHA-256 of the model file). */
+/* Name and path of the loaded model, and its 32-byte hash (the SHA-256 stored at the end of the model file: the digest of every byte before it). */
 AECIMG_API const char *aecimg_model_name(const AecimgContext *ctx);
 AECIMG_API const char *aecimg_model_path(const AecimgContext *ctx);
 AECIMG_API const uint8_t *aecimg_model_hash(const AecimgContext *ctx);
