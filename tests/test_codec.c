@@ -80,7 +80,7 @@ static AecimgImage load_image(const char *rel)
 }
 
 /* Symbols of an encoded file, decoded from its zstd stream. */
-static int32_t *symbols_of(const AecimgContext *ctx, const uint8_t *file, size_t size, const ModelFile *m)
+static int32_t *symbols_of(const uint8_t *file, size_t size, const ModelFile *m)
 {
     AecContainer *ct = malloc(sizeof *ct);
     assert_non_null(ct);
@@ -93,7 +93,6 @@ static int32_t *symbols_of(const AecimgContext *ctx, const uint8_t *file, size_t
     assert_non_null(stage);
     assert_int_equal(stage->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, sym), 0);
     free(ct);
-    (void)ctx;
     return sym;
 }
 
@@ -144,7 +143,7 @@ static void test_conformance_vectors(void **state)
             uint8_t *file;
             size_t size;
             assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
-            int32_t *sym = symbols_of(ctx, file, size, &mf);
+            int32_t *sym = symbols_of(file, size, &mf);
             assert_memory_equal(sym, v.symbols, (size_t)v.c * v.lh * v.lw * sizeof *sym);
             AecimgImage out;
             assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);

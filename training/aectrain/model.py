@@ -101,15 +101,15 @@ class FactorizedPrior(nn.Module):
                 self.factors.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
         self.medians = nn.Parameter(torch.zeros(channels))
 
-    def logits_cdf(self, v, detach=False):
-        """v: (C, 1, n) -> logits of the CDF, same shape."""
+    def logits_cdf(self, v, detach=False, channels=slice(None)):
+        """v: (C, 1, n) -> logits of the CDF, same shape; `channels` picks a subset of the C."""
         for i, m in enumerate(self.matrices):
-            m = F.softplus(m.detach() if detach else m)
-            b = self.biases[i].detach() if detach else self.biases[i]
-            v = torch.matmul(m, v) + b
+            m = F.softplus(m[channels].detach() if detach else m[channels])
+            b = self.biases[i][channels]
+            v = torch.matmul(m, v) + (b.detach() if detach else b)
             if i < len(self.factors):
-                f = self.factors[i].detach() if detach else self.factors[i]
-                v = v + torch.tanh(f) * torch.tanh(v)
+                f = self.factors[i][channels]
+                v = v + torch.tanh(f.detach() if detach else f) * torch.tanh(v)
         return v
 
     def bin_likelihood(self, y, gain):

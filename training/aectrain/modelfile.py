@@ -79,7 +79,7 @@ def cdf_tables(model, rates, precision=CDF_PRECISION):
     dev = prior.medians.device
     m = model.m
     med = prior.medians.detach().double()
-    prior_d = _double_copy(prior)
+    prior_d = copy.deepcopy(prior).double()
     # Tails of the learned density in the unscaled domain, per channel, by bisection.
     lo = _quantile(prior_d, med, TAIL_MASS / 2)
     hi = _quantile(prior_d, med, 1 - TAIL_MASS / 2)
@@ -104,18 +104,9 @@ def cdf_tables(model, rates, precision=CDF_PRECISION):
     return tables
 
 
-def _double_copy(prior):
-    return copy.deepcopy(prior).double()
-
-
 def _channel_cdf(prior_d, c, v):
     """CDF of channel c at points v (1-D double tensor)."""
-    x = v.view(1, 1, -1)
-    for i, mat in enumerate(prior_d.matrices):
-        x = torch.matmul(torch.nn.functional.softplus(mat[c:c + 1]), x) + prior_d.biases[i][c:c + 1]
-        if i < len(prior_d.factors):
-            x = x + torch.tanh(prior_d.factors[i][c:c + 1]) * torch.tanh(x)
-    return torch.sigmoid(x).view(-1)
+    return torch.sigmoid(prior_d.logits_cdf(v.view(1, 1, -1), channels=slice(c, c + 1))).view(-1)
 
 
 def _quantile(prior_d, med, p):

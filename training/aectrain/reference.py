@@ -36,8 +36,8 @@ def to_tensor(pixels):
 
 
 @torch.no_grad()
-def encode(mf, pixels, quality):
-    """Latent symbols (M x h x w int32 numpy) of an HxWx3 uint8 image."""
+def scaled_latents(mf, pixels, quality):
+    """gain * y - offset (M x h x w float tensor) of an HxWx3 uint8 image: what encode rounds."""
     x = to_tensor(pixels)
     h, w = x.shape[2:]
     s = mf.stride
@@ -45,7 +45,12 @@ def encode(mf, pixels, quality):
     y = _run(mf, 0, x)[0]
     gain = torch.from_numpy(mf.rates[quality, 0]).view(-1, 1, 1)
     offset = torch.from_numpy(mf.rates[quality, 2]).view(-1, 1, 1)
-    return torch.round(y * gain - offset).to(torch.int32).numpy()
+    return y * gain - offset
+
+
+def encode(mf, pixels, quality):
+    """Latent symbols (M x h x w int32 numpy) of an HxWx3 uint8 image."""
+    return torch.round(scaled_latents(mf, pixels, quality)).to(torch.int32).numpy()
 
 
 @torch.no_grad()

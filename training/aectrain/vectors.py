@@ -52,11 +52,7 @@ def fit_prior(model, y, steps=300):
 
 def boundary_distance(mf, pixels, quality):
     """Smallest distance of any scaled latent to a .5 rounding boundary."""
-    x = reference.to_tensor(pixels)
-    h, w = x.shape[2:]
-    x = torch.nn.functional.pad(x, (0, (-w) % mf.stride, 0, (-h) % mf.stride), mode="replicate")
-    y = reference._run(mf, 0, x)[0]
-    v = y * torch.from_numpy(mf.rates[quality, 0]).view(-1, 1, 1) - torch.from_numpy(mf.rates[quality, 2]).view(-1, 1, 1)
+    v = reference.scaled_latents(mf, pixels, quality)
     return float((torch.abs(v - torch.floor(v) - 0.5)).min())
 
 
