@@ -19,6 +19,7 @@
 #include "network.h"
 #include "nn.h"
 #include "quant.h"
+#include "tiles.h"
 
 #define DEFAULT_MODEL_FILE "default.aecm"
 
@@ -28,6 +29,7 @@ struct AecimgContext {
     ModelFile model;
     NnKernels kernels;
     Network analysis, synthesis;
+    uint32_t halo; /* latents each tile adds at its inner sides (tiles.h) */
     int threads;
 };
 
@@ -38,6 +40,7 @@ void aecimg_default_settings(AecimgSettings *s)
     s->entropy = AECIMG_ENTROPY_AUTO;
     s->keep_icc = 1;
     s->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
+    s->tile_size = AECIMG_TILE_DEFAULT;
 }
 
 static char *join_path(const char *dir, const char *file)
@@ -91,7 +94,12 @@ static int open_model(AecimgContext *c)
     FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
     nn_kernels_init(&c->kernels, nn_cpu_detect());
     FORWARD_IF_ERROR(network_build(&c->analysis, &c->model, MODEL_NET_ANALYSIS, &c->kernels));
-    return network_build(&c->synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels);
+    FORWARD_IF_ERROR(network_build(&c->synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels));
+    /* The analysis reach is in latents already; the synthesis reach is in pixels. */
+    uint32_t a = (uint32_t)network_edge_reach(&c->analysis), st = c->model.stride;
+    uint32_t s = ((uint32_t)network_edge_reach(&c->synthesis) + st - 1) / st;
+    c->halo = a > s ? a : s;
+    return 0;
 }
 
 int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
@@ -179,29 +187,48 @@ static int check_image(const AecimgContext *c, const AecimgImage *img)
     return 0;
 }
 
-/* 8-bit pixels -> float RGB in [0, 1], edge-replicated to the padded size (gray fills all three). */
-static float *image_to_input(const AecimgImage *img, uint32_t pw, uint32_t ph, int threads)
+/* A pixel rectangle: rows [y0, y0 + h), columns [x0, x0 + w). */
+typedef struct PixelRect {
+    uint32_t y0, x0, h, w;
+} PixelRect;
+
+/* The pixels of a tile, haloed, as the analysis transform sees them. */
+static PixelRect tile_input_rect(const Tile *t, uint32_t stride)
 {
-    float *x = malloc((size_t)pw * ph * 3 * sizeof(float));
+    return (PixelRect){t->hy0 * stride, t->hx0 * stride, (t->hy1 - t->hy0) * stride, (t->hx1 - t->hx0) * stride};
+}
+
+/* 8-bit pixels of rectangle r -> float RGB in [0, 1]; beyond the image's right and bottom edges (the
+ * padding to the model's stride) the edge pixels repeat; gray fills all three channels. */
+static float *image_to_input(const AecimgImage *img, PixelRect r, int threads)
+{
+    float *x = malloc((size_t)r.w * r.h * 3 * sizeof(float));
     if (!x)
         return NULL;
     const uint32_t ch = img->channels, w = img->width, h = img->height;
     const int gray = ch < 3;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (long yy = 0; yy < (long)ph; yy++) {
+    for (long ty = 0; ty < (long)r.h; ty++) {
+        uint32_t yy = r.y0 + (uint32_t)ty;
         const uint8_t *row = img->pixels + (size_t)(yy < h ? yy : h - 1) * w * ch;
-        float *out = x + (size_t)yy * pw * 3;
-        for (uint32_t xx = 0; xx < pw; xx++) {
+        float *out = x + (size_t)ty * r.w * 3;
+        for (uint32_t tx = 0; tx < r.w; tx++) {
+            uint32_t xx = r.x0 + tx;
             const uint8_t *p = row + (size_t)(xx < w ? xx : w - 1) * ch;
             for (int k = 0; k < 3; k++)
-                out[xx * 3 + k] = (float)p[gray ? 0 : k] / 255.0f;
+                out[tx * 3 + k] = (float)p[gray ? 0 : k] / 255.0f;
         }
     }
     return x;
 }
 
+static void tile_grid_for(const AecimgContext *c, uint32_t lh, uint32_t lw, TileGrid *g)
+{
+    const uint32_t st = c->model.stride, size = c->settings.tile_size;
+    tile_grid_init(g, lh, lw, size / st + (size % st != 0), c->halo);
+}
+
 typedef struct EncodeParts {
-    float *latents;
     int32_t *symbols;
     EntropyStreams streams;
     uint8_t *alpha;
@@ -210,7 +237,6 @@ typedef struct EncodeParts {
 
 static void encode_parts_free(EncodeParts *p)
 {
-    free(p->latents);
     free(p->symbols);
     entropy_streams_free(&p->streams);
     free(p->alpha);
@@ -244,18 +270,36 @@ static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts
     return 0;
 }
 
+/* Analysis of one tile, whose kept latents are quantized into their place in symbols. */
+static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,
+                        int32_t *symbols)
+{
+    const uint32_t m = c->model.latent_channels, tw = t->hx1 - t->hx0;
+    const PixelRect r = tile_input_rect(t, c->model.stride);
+    float *x = image_to_input(img, r, c->threads), *latents = NULL;
+    RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
+    int err = network_run(&c->analysis, x, (int)r.h, (int)r.w, &latents, c->threads);
+    free(x);
+    FORWARD_IF_ERROR(err);
+    const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
+                             (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
+    quant_forward(&c->model, c->settings.quality, &kept, symbols, (int)g->lh, (int)g->lw, c->threads);
+    free(latents);
+    return 0;
+}
+
 static int encode_latents(AecimgContext *c, const AecimgImage *img, uint32_t lw, uint32_t lh, EncodeParts *parts,
                           int *entropy)
 {
-    const uint32_t s = c->model.stride, m = c->model.latent_channels;
-    float *x = image_to_input(img, lw * s, lh * s, c->threads);
-    RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
-    int err = network_run(&c->analysis, x, (int)(lh * s), (int)(lw * s), &parts->latents, c->threads);
-    free(x);
-    FORWARD_IF_ERROR(err);
+    const uint32_t m = c->model.latent_channels;
     parts->symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
     RETURN_ERROR_IF(!parts->symbols, AECIMG_ERR_NO_MEMORY);
-    quant_forward(&c->model, c->settings.quality, parts->latents, (int)lh, (int)lw, parts->symbols, c->threads);
+    TileGrid g;
+    tile_grid_for(c, lh, lw, &g);
+    for (uint32_t i = 0; i < tile_grid_count(&g); i++) {
+        const Tile t = tile_grid_at(&g, i);
+        FORWARD_IF_ERROR(analyse_tile(c, img, &g, &t, parts->symbols));
+    }
     EntropyParams ep = {&c->model, c->settings.quality, m, lh, lw, c->threads};
     return entropy_encode(c, &ep, parts, entropy);
 }
@@ -347,6 +391,10 @@ static int decode_latents(AecimgContext *c, const AecContainer *ct, float **late
     if (err == 0)
         quant_inverse(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
     free(symbols);
+    if (err < 0) {
+        free(*latents);
+        *latents = NULL;
+    }
     return err;
 }
 
@@ -355,14 +403,16 @@ static uint8_t to_byte(float v)
     return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
 }
 
-/* Synthesis output (padded, RGB float) -> the stored channel layout, cropped. */
-static void output_to_image(const float *y, uint32_t pw, AecimgImage *img, int threads)
+/* The kept part of a tile's synthesis output (RGB float covering `from`) -> pixels `to` of the image, in
+ * its stored channel layout. */
+static void output_to_image(const float *y, PixelRect from, PixelRect to, AecimgImage *img, int threads)
 {
     const uint32_t ch = img->channels, w = img->width;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (long yy = 0; yy < (long)img->height; yy++) {
-        for (uint32_t xx = 0; xx < w; xx++) {
-            const float *p = y + ((size_t)yy * pw + xx) * 3;
+    for (long ty = 0; ty < (long)to.h; ty++) {
+        const uint32_t yy = to.y0 + (uint32_t)ty;
+        for (uint32_t xx = to.x0; xx < to.x0 + to.w; xx++) {
+            const float *p = y + ((size_t)(yy - from.y0) * from.w + (xx - from.x0)) * 3;
             uint8_t *o = img->pixels + ((size_t)yy * w + xx) * ch;
             if (ch < 3) {
                 o[0] = to_byte((p[0] + p[1] + p[2]) / 3.0f);
@@ -375,23 +425,45 @@ static void output_to_image(const float *y, uint32_t pw, AecimgImage *img, int t
     }
 }
 
+/* Synthesis of one tile from the image's HWC latents, cropped to its kept pixels inside the image. */
+static int synthesise_tile(AecimgContext *c, const float *latents, const TileGrid *g, const Tile *t,
+                           AecimgImage *img)
+{
+    const uint32_t m = c->model.latent_channels, th = t->hy1 - t->hy0, tw = t->hx1 - t->hx0;
+    float *z = malloc((size_t)th * tw * m * sizeof(float)), *y = NULL;
+    RETURN_ERROR_IF(!z, AECIMG_ERR_NO_MEMORY);
+    for (uint32_t r = 0; r < th; r++)
+        memcpy(z + (size_t)r * tw * m, latents + ((size_t)(t->hy0 + r) * g->lw + t->hx0) * m,
+               (size_t)tw * m * sizeof(float));
+    int err = network_run(&c->synthesis, z, (int)th, (int)tw, &y, c->threads);
+    free(z);
+    FORWARD_IF_ERROR(err);
+    const uint32_t st = c->model.stride, y1 = t->y1 * st, x1 = t->x1 * st;
+    const PixelRect to = {t->y0 * st, t->x0 * st, (y1 < img->height ? y1 : img->height) - t->y0 * st,
+                          (x1 < img->width ? x1 : img->width) - t->x0 * st};
+    output_to_image(y, tile_input_rect(t, st), to, img, c->threads);
+    free(y);
+    return 0;
+}
+
 static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *img)
 {
-    float *latents = NULL, *y = NULL;
-    int err = decode_latents(c, ct, &latents);
-    if (err == 0)
-        err = network_run(&c->synthesis, latents, (int)ct->latent_height, (int)ct->latent_width, &y, c->threads);
-    free(latents);
-    FORWARD_IF_ERROR(err);
+    float *latents = NULL;
+    FORWARD_IF_ERROR(decode_latents(c, ct, &latents));
     img->width = ct->width;
     img->height = ct->height;
     img->channels = ct->channels;
     img->source_bit_depth = ct->source_bit_depth;
     img->pixels = malloc((size_t)ct->width * ct->height * ct->channels);
-    if (img->pixels)
-        output_to_image(y, ct->latent_width * c->model.stride, img, c->threads);
-    free(y);
-    RETURN_ERROR_IF(!img->pixels, AECIMG_ERR_NO_MEMORY);
+    int err = img->pixels ? 0 : AECIMG_ERR_NO_MEMORY;
+    TileGrid g;
+    tile_grid_for(c, ct->latent_height, ct->latent_width, &g);
+    for (uint32_t i = 0; err == 0 && i < tile_grid_count(&g); i++) {
+        const Tile t = tile_grid_at(&g, i);
+        err = synthesise_tile(c, latents, &g, &t, img);
+    }
+    free(latents);
+    FORWARD_IF_ERROR(err);
     if (ct->alpha)
         FORWARD_IF_ERROR(alpha_decode(ct->alpha, ct->alpha_size, img->pixels, ct->width, ct->height, ct->channels,
                                       ct->channels - 1));

@@ -70,9 +70,20 @@ static size_t walk_shapes(const Network *n, int h, int w, int *oh, int *ow)
     return largest;
 }
 
-void network_out_size(const Network *n, int h, int w, int *oh, int *ow)
+/* A conv output row is wrong if its window [stride*o - k/2, stride*o + k/2] touches a wrong input
+ * row or the padding; pixel shuffle doubles the rows; GDN works per pixel. The far edge reaches no
+ * further: there the count is the floor of the same quotient. */
+int network_edge_reach(const Network *n)
 {
-    walk_shapes(n, h, w, oh, ow);
+    int reach = 0;
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        const NetLayer *l = &n->layers[i];
+        if (l->op == MODEL_OP_CONV)
+            reach = (reach + l->conv.k / 2 + l->conv.stride - 1) / l->conv.stride;
+        else if (l->op == MODEL_OP_PIXEL_SHUFFLE)
+            reach *= 2;
+    }
+    return reach;
 }
 
 int network_run(const Network *n, const float *in, int h, int w, float **out, int threads)

@@ -22,8 +22,11 @@ typedef struct Network {
 int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k);
 void network_free(Network *n);
 
-/* Output size of the network for an h x w input. */
-void network_out_size(const Network *n, int h, int w, int *oh, int *ow);
+/* How far an input edge reaches into the output: the rows (likewise columns) next to a cut edge of
+ * the input whose values depend on the zero padding there, in output units. A tile cut out of a
+ * larger tensor matches the whole-tensor result exactly beyond this many rows from each cut edge
+ * (for inputs whose sides are multiples of the network's total stride). */
+int network_edge_reach(const Network *n);
 
 /* Runs the network on an HWC h x w x in_channels tensor; *out is malloc'd HWC output. */
 int network_run(const Network *n, const float *in, int h, int w, float **out, int threads);

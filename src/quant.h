@@ -9,8 +9,14 @@
 /* Largest symbol magnitude the codec produces or accepts; keeps every later sum far from overflow. */
 #define QUANT_MAX_SYMBOL (1 << 20)
 
-/* HWC latents (h x w x M) -> channel-planar symbols [M][h][w] at quality q. */
-void quant_forward(const ModelFile *m, int q, const float *latents, int h, int w, int32_t *symbols, int threads);
+/* A block of HWC latents (h x w x M, rows `pitch` pixels apart) that belongs at (y0, x0) of the image. */
+typedef struct QuantBlock {
+    const float *latents;
+    int pitch, h, w, y0, x0;
+} QuantBlock;
+
+/* Block b -> its place in the channel-planar symbols [M][lh][lw] of the image, at quality q. */
+void quant_forward(const ModelFile *m, int q, const QuantBlock *b, int32_t *symbols, int lh, int lw, int threads);
 /* Channel-planar symbols -> HWC latents for the synthesis transform. */
 void quant_inverse(const ModelFile *m, int q, const int32_t *symbols, int h, int w, float *latents, int threads);
 

@@ -245,6 +245,68 @@ static void test_threads_identical(void **state)
     aecimg_image_free(&big);
 }
 
+static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img, uint8_t **file, size_t *size,
+                       AecimgImage *out)
+{
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = model;
+    s.quality = 70;
+    s.threads = 2;
+    s.tile_size = tile;
+    AecimgContext *ctx = NULL;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_OK);
+    assert_int_equal(aecimg_encode(ctx, img, file, size), 0);
+    assert_int_equal(aecimg_decode(ctx, *file, *size, out), 0);
+    aecimg_close(&ctx);
+}
+
+/* Tiles as small as one latent (every tile edge cut, halos overlapping several neighbours), sizes that
+ * are no multiple of the stride, and tiles larger than the image all give the whole-image bytes and
+ * pixels: the halo covers the networks' reach. */
+static void test_tiles_identical(void **state)
+{
+    (void)state;
+    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const struct {
+        const char *model, *image;
+        uint32_t tiles[4];
+    } cases[] = {
+        {"tests/vectors/tiny.aecm", "testimages/rgb-31x17.png", {1, 16, 20, 48}},
+        {"tests/vectors/tiny.aecm", "testimages/ga-64x48.png", {16, 33, 64, 4096}},
+        {"models/default.aecm", "testimages/kodim05-crop.png", {64, 100, 128, 256}},
+    };
+    for (size_t l = 0; l < 3; l++) {
+        setenv("AECIMG_CPU_MAX", levels[l], 1);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            char model[1024];
+            snprintf(model, sizeof model, "%s", path_of(cases[i].model));
+            AecimgImage img = load_image(cases[i].image), whole;
+            uint8_t *ref;
+            size_t ref_size;
+            code_tiled(model, 0, &img, &ref, &ref_size, &whole);
+            size_t n = (size_t)img.width * img.height * img.channels;
+            for (size_t t = 0; t < 4; t++) {
+                uint8_t *file;
+                size_t size;
+                AecimgImage out;
+                code_tiled(model, cases[i].tiles[t], &img, &file, &size, &out);
+                assert_int_equal(size, ref_size);
+                assert_memory_equal(file, ref, size);
+                assert_memory_equal(out.pixels, whole.pixels, n);
+                aecimg_image_free(&out);
+                free(file);
+            }
+            printf("  %s on %s, level %s: tiles identical to the whole image\n", cases[i].image, cases[i].model,
+                   levels[l]);
+            aecimg_image_free(&whole);
+            aecimg_image_free(&img);
+            free(ref);
+        }
+    }
+    unsetenv("AECIMG_CPU_MAX");
+}
+
 /* Sizes, channel layouts, alpha and ICC survive; the photo content comes back recognisably. */
 static void test_layouts_round_trip(void **state)
 {
@@ -370,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_conformance_vectors),
         cmocka_unit_test(test_default_model_psnr),
         cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_tiles_identical),
         cmocka_unit_test(test_layouts_round_trip),
         cmocka_unit_test(test_quality_monotonic),
         cmocka_unit_test(test_model_mismatch_and_damage),

@@ -41,6 +41,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, 'j'},
     {"model", required_argument, NULL, CLI_OPT_MODEL},
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
+    {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"info", no_argument, NULL, OPT_INFO},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
@@ -63,6 +64,8 @@ static void print_help(void)
            "  -j, --threads N      threads, 0 for all cores (default 0)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
+           "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
+           "                       image; the output does not depend on N (default %u)\n"
            "      --info           print the file's header to standard output; no decoding\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
@@ -70,7 +73,8 @@ static void print_help(void)
            "  -V, --version        print the versions of the tool, library and model\n"
            "  -h, --help           print this help\n\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n",
-           AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+           AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
+           AECIMG_TILE_DEFAULT);
 }
 
 static int parse_format(const char *arg, ImageioFormat *format)

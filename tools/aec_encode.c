@@ -42,6 +42,7 @@ static const struct option long_options[] = {
     {"entropy", required_argument, NULL, OPT_ENTROPY},
     {"model", required_argument, NULL, CLI_OPT_MODEL},
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
+    {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"metadata", required_argument, NULL, OPT_METADATA},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
@@ -63,6 +64,8 @@ static void print_help(void)
            "      --entropy NAME   entropy coder: zstd, rans or auto (default auto)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
+           "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
+           "                       image; the output does not depend on N (default %u)\n"
            "      --metadata WHAT  all: keep the ICC profile (default); none: drop it\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
@@ -70,7 +73,8 @@ static void print_help(void)
            "  -V, --version        print the versions of the tool, library and model\n"
            "  -h, --help           print this help\n\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n",
-           AECIMG_QUALITY_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+           AECIMG_QUALITY_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
+           AECIMG_TILE_DEFAULT);
 }
 
 static int parse_entropy(const char *arg, int *entropy)

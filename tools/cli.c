@@ -111,6 +111,7 @@ void cli_common_init(CliCommon *c)
     memset(c, 0, sizeof *c);
     c->verbosity = CLI_SUMMARY;
     c->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
+    c->tile_size = AECIMG_TILE_DEFAULT;
 }
 
 /* getopt_long() reports '?' or ':' (opterr off, so the tool names the option itself). */
@@ -161,6 +162,11 @@ int cli_common_option(CliCommon *c, int opt, char **argv)
         if (cli_parse_arg("pixel limit", optarg, 1, max_pixels, &v) != 0)
             return CLI_EXIT_USAGE;
         c->max_pixels = (uint64_t)v;
+        return 0;
+    case CLI_OPT_TILE:
+        if (cli_parse_arg("tile size", optarg, 0, AECIMG_MAX_DIMENSION, &v) != 0)
+            return CLI_EXIT_USAGE;
+        c->tile_size = (uint32_t)v;
         return 0;
     case '?':
     case ':':
@@ -502,6 +508,7 @@ static int open_quietly(const CliCommon *c, AecimgSettings *s, AecimgContext **c
     s->model_path = c->model;
     s->threads = c->threads;
     s->max_pixels = c->max_pixels;
+    s->tile_size = c->tile_size;
     return aecimg_open(ctx, s);
 }
 

@@ -35,9 +35,9 @@ enum { CLI_ACTION_RUN, CLI_ACTION_HELP, CLI_ACTION_VERSION, CLI_ACTION_INFO };
 enum { CLI_QUIET, CLI_SUMMARY, CLI_STAGES }; /* verbosity */
 
 /* Long-only options both tools take; a tool numbers its own from CLI_OPT_TOOL. */
-enum { CLI_OPT_MODEL = 256, CLI_OPT_MAX_PIXELS, CLI_OPT_QUIET, CLI_OPT_TOOL };
+enum { CLI_OPT_MODEL = 256, CLI_OPT_MAX_PIXELS, CLI_OPT_TILE, CLI_OPT_QUIET, CLI_OPT_TOOL };
 
-/* Options both tools take: -o -j -f -v -V -h --model --max-pixels --quiet, and the INPUT. */
+/* Options both tools take: -o -j -f -v -V -h --model --max-pixels --tile --quiet, and the INPUT. */
 typedef struct CliCommon {
     int action;         /* CLI_ACTION_* */
     const char *input;  /* "-": stdin */
@@ -46,6 +46,7 @@ typedef struct CliCommon {
     int force;
     int verbosity;      /* CLI_QUIET .. CLI_STAGES */
     uint64_t max_pixels;
+    uint32_t tile_size; /* pixels, 0: whole image */
     const char *model;  /* NULL: the library's default */
 } CliCommon;
 

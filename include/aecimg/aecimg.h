@@ -78,6 +78,9 @@ enum {
 /* Default limit on width*height, for decoding and encoding alike (268 MP). */
 #define AECIMG_DEFAULT_MAX_PIXELS (1ull << 28)
 
+/* Default side of the square tiles the transforms run on, in pixels (see AecimgSettings.tile_size). */
+#define AECIMG_TILE_DEFAULT 1024u
+
 /* Environment variable naming a model file; overrides the default model. */
 #define AECIMG_MODEL_ENV "AECIMG_MODEL"
 
@@ -90,6 +93,10 @@ typedef struct AecimgSettings {
     int keep_icc;        /* nonzero: store the image's ICC profile (default 1) */
     uint64_t max_pixels; /* refuse images with more pixels (default AECIMG_DEFAULT_MAX_PIXELS) */
     const char *model_path; /* NULL: $AECIMG_MODEL, else the installed default model */
+    /* The transforms run on square tiles of this many pixels (rounded up to the model's stride), each
+     * with a margin wide enough that the result is identical for every tile size: memory is bounded by
+     * the tile, not the image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
+    uint32_t tile_size;
 } AecimgSettings;
 
 /* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
