@@ -29,7 +29,7 @@ struct AecimgContext {
     ModelFile model;
     NnKernels kernels;
     Network analysis, synthesis;
-    uint32_t halo; /* latents each tile adds at its inner sides (tiles.h) */
+    TileNeeds analysis_tiles, synthesis_tiles; /* halo and alignment of tiles, in latents (tiles.h) */
     int threads;
 };
 
@@ -89,16 +89,22 @@ static int check_settings(const AecimgSettings *s)
     return 0;
 }
 
+static uint32_t gcd32(uint32_t a, uint32_t b)
+{
+    return b ? gcd32(b, a % b) : a;
+}
+
 static int open_model(AecimgContext *c)
 {
     FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
     nn_kernels_init(&c->kernels, nn_cpu_detect());
     FORWARD_IF_ERROR(network_build(&c->analysis, &c->model, MODEL_NET_ANALYSIS, &c->kernels));
     FORWARD_IF_ERROR(network_build(&c->synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels));
-    /* The analysis reach is in latents already; the synthesis reach is in pixels. */
-    uint32_t a = (uint32_t)network_edge_reach(&c->analysis), st = c->model.stride;
-    uint32_t s = ((uint32_t)network_edge_reach(&c->synthesis) + st - 1) / st;
-    c->halo = a > s ? a : s;
+    /* The analysis works from pixels to latents, the synthesis from latents to pixels. */
+    const uint32_t st = c->model.stride, align = (uint32_t)network_alignment(&c->analysis);
+    c->analysis_tiles = (TileNeeds){(uint32_t)network_edge_reach(&c->analysis), align / gcd32(align, st)};
+    c->synthesis_tiles = (TileNeeds){((uint32_t)network_edge_reach(&c->synthesis) + st - 1) / st,
+                                     (uint32_t)network_alignment(&c->synthesis)};
     return 0;
 }
 
@@ -222,10 +228,10 @@ static float *image_to_input(const AecimgImage *img, PixelRect r, int threads)
     return x;
 }
 
-static void tile_grid_for(const AecimgContext *c, uint32_t lh, uint32_t lw, TileGrid *g)
+static void tile_grid_for(const AecimgContext *c, const TileNeeds *needs, uint32_t lh, uint32_t lw, TileGrid *g)
 {
     const uint32_t st = c->model.stride, size = c->settings.tile_size;
-    tile_grid_init(g, lh, lw, size / st + (size % st != 0), c->halo);
+    tile_grid_init(g, lh, lw, size / st + (size % st != 0), needs);
 }
 
 typedef struct EncodeParts {
@@ -295,7 +301,7 @@ static int encode_latents(AecimgContext *c, const AecimgImage *img, uint32_t lw,
     parts->symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
     RETURN_ERROR_IF(!parts->symbols, AECIMG_ERR_NO_MEMORY);
     TileGrid g;
-    tile_grid_for(c, lh, lw, &g);
+    tile_grid_for(c, &c->analysis_tiles, lh, lw, &g);
     for (uint32_t i = 0; i < tile_grid_count(&g); i++) {
         const Tile t = tile_grid_at(&g, i);
         FORWARD_IF_ERROR(analyse_tile(c, img, &g, &t, parts->symbols));
@@ -457,7 +463,7 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
     img->pixels = malloc((size_t)ct->width * ct->height * ct->channels);
     int err = img->pixels ? 0 : AECIMG_ERR_NO_MEMORY;
     TileGrid g;
-    tile_grid_for(c, ct->latent_height, ct->latent_width, &g);
+    tile_grid_for(c, &c->synthesis_tiles, ct->latent_height, ct->latent_width, &g);
     for (uint32_t i = 0; err == 0 && i < tile_grid_count(&g); i++) {
         const Tile t = tile_grid_at(&g, i);
         err = synthesise_tile(c, latents, &g, &t, img);

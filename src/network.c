@@ -21,7 +21,8 @@ int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels 
         int err = 0;
         if (ml->op == MODEL_OP_CONV) {
             l->conv = (NnConv){.cin = (int)ml->p[0], .cout = (int)ml->p[1], .k = (int)ml->p[2],
-                               .stride = (int)ml->p[3], .weight = ml->t[0]->data, .bias = ml->t[1]->data};
+                               .stride = (int)ml->p[3], .weight = ml->t[0]->data, .bias = ml->t[1]->data,
+                               .winograd_ok = 1};
             err = nn_conv_prepare(k, &l->conv);
         } else if (ml->op == MODEL_OP_GDN || ml->op == MODEL_OP_IGDN) {
             l->gdn = (NnGdn){.channels = (int)ml->p[0], .inverse = ml->op == MODEL_OP_IGDN,
@@ -70,20 +71,48 @@ static size_t walk_shapes(const Network *n, int h, int w, int *oh, int *ow)
     return largest;
 }
 
-/* A conv output row is wrong if its window [stride*o - k/2, stride*o + k/2] touches a wrong input
- * row or the padding; pixel shuffle doubles the rows; GDN works per pixel. The far edge reaches no
- * further: there the count is the floor of the same quotient. */
+/* A direct conv's output row is wrong if its window [stride*o - k/2, stride*o + k/2] touches a wrong
+ * input row or the padding. A blocked (Winograd, stride 1) conv's output rows are wrong by whole
+ * blocks: a block is wrong if its input rows [b*block - k/2, ...] start inside the wrong rows. Pixel
+ * shuffle doubles the rows; GDN works per pixel. The far edge reaches no further, for inputs whose
+ * sides are multiples of network_alignment and of the total stride. */
 int network_edge_reach(const Network *n)
 {
     int reach = 0;
     for (uint32_t i = 0; i < n->layer_count; i++) {
-        const NetLayer *l = &n->layers[i];
-        if (l->op == MODEL_OP_CONV)
-            reach = (reach + l->conv.k / 2 + l->conv.stride - 1) / l->conv.stride;
-        else if (l->op == MODEL_OP_PIXEL_SHUFFLE)
+        const NnConv *c = &n->layers[i].conv;
+        if (n->layers[i].op == MODEL_OP_CONV && c->block > 1)
+            reach = (reach + c->k / 2 + c->block - 1) / c->block * c->block;
+        else if (n->layers[i].op == MODEL_OP_CONV)
+            reach = (reach + c->k / 2 + c->stride - 1) / c->stride;
+        else if (n->layers[i].op == MODEL_OP_PIXEL_SHUFFLE)
             reach *= 2;
     }
     return reach;
+}
+
+static int gcd(int a, int b)
+{
+    return b ? gcd(b, a % b) : a;
+}
+
+/* A blocked conv at scale up/down of the input sees an input origin o at o*up/down, which must be a
+ * multiple of its block: o a multiple of block*down / gcd(up, block*down). */
+int network_alignment(const Network *n)
+{
+    int align = 1, up = 1, down = 1;
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        const NnConv *c = &n->layers[i].conv;
+        if (n->layers[i].op == MODEL_OP_CONV && c->block > 1) {
+            int need = c->block * down / gcd(up, c->block * down);
+            align = align / gcd(align, need) * need;
+        }
+        if (n->layers[i].op == MODEL_OP_CONV)
+            down *= c->stride;
+        else if (n->layers[i].op == MODEL_OP_PIXEL_SHUFFLE)
+            up *= 2;
+    }
+    return align;
 }
 
 int network_run(const Network *n, const float *in, int h, int w, float **out, int threads)
@@ -101,7 +130,11 @@ int network_run(const Network *n, const float *in, int h, int w, float **out, in
     for (uint32_t i = 0; i < n->layer_count; i++) {
         const NetLayer *l = &n->layers[i];
         if (l->op == MODEL_OP_CONV) {
-            n->kernels->conv2d(&l->conv, buf[cur], h, w, buf[!cur], threads);
+            if (nn_conv2d(n->kernels, &l->conv, buf[cur], h, w, buf[!cur], threads) < 0) {
+                free(buf[0]);
+                free(buf[1]);
+                return AECIMG_ERR_NO_MEMORY;
+            }
             h = nn_conv_out_size(h, l->conv.k, l->conv.stride);
             w = nn_conv_out_size(w, l->conv.k, l->conv.stride);
             c = l->conv.cout;

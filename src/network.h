@@ -28,6 +28,10 @@ void network_free(Network *n);
  * (for inputs whose sides are multiples of the network's total stride). */
 int network_edge_reach(const Network *n);
 
+/* What tile origins must be multiples of, in input units, so that blocked convolutions cut their
+ * blocks where they would in the whole tensor. */
+int network_alignment(const Network *n);
+
 /* Runs the network on an HWC h x w x in_channels tensor; *out is malloc'd HWC output. */
 int network_run(const Network *n, const float *in, int h, int w, float **out, int threads);
 

@@ -66,13 +66,15 @@ void nn_kernels_init(NnKernels *k, int level)
     int raw = cpu_raw_level();
     if (level > raw)
         level = raw;
-    *k = (NnKernels){"c", nn_conv2d_c, nn_gdn_c, nn_conv_pack_c, nn_gdn_pack_c};
+    *k = (NnKernels){"c", NN_CPU_C, nn_conv2d_c, nn_gdn_c, nn_conv_pack_c, nn_gdn_pack_c,
+                     nn_gemm_c, nn_gemm_packed_size_c, nn_gemm_pack_c};
 #if HAVE_X86_SIMD
     if (level >= NN_CPU_AVX512)
-        *k = (NnKernels){"avx512", nn_conv2d_avx512, nn_gdn_avx512, nn_conv_pack_avx512,
-                         nn_gdn_pack_avx512};
+        *k = (NnKernels){"avx512", NN_CPU_AVX512, nn_conv2d_avx512, nn_gdn_avx512, nn_conv_pack_avx512,
+                         nn_gdn_pack_avx512, nn_gemm_avx512, nn_gemm_packed_size_avx512, nn_gemm_pack_avx512};
     else if (level >= NN_CPU_AVX2)
-        *k = (NnKernels){"avx2", nn_conv2d_avx2, nn_gdn_avx2, nn_conv_pack_avx2, nn_gdn_pack_avx2};
+        *k = (NnKernels){"avx2", NN_CPU_AVX2, nn_conv2d_avx2, nn_gdn_avx2, nn_conv_pack_avx2, nn_gdn_pack_avx2,
+                         nn_gemm_avx2, nn_gemm_packed_size_avx2, nn_gemm_pack_avx2};
 #endif
 }
 
@@ -98,7 +100,20 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv)
     if (conv->cin < 1 || conv->cout < 1 || conv->k < 1 || conv->k % 2 == 0 ||
         (conv->stride != 1 && conv->stride != 2) || !conv->weight || !conv->bias)
         return -1;
+    if (conv->winograd_ok && conv->k == 3 && conv->stride == 1) {
+        conv->block = NN_WINOGRAD_M;
+        return nn_winograd_pack(k, conv);
+    }
+    conv->block = 1;
     return k->conv_pack(conv);
+}
+
+int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads)
+{
+    if (conv->block == NN_WINOGRAD_M)
+        return nn_winograd_conv(k, conv, in, ih, iw, out, threads);
+    k->conv2d(conv, in, ih, iw, out, threads);
+    return 0;
 }
 
 int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)

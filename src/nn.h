@@ -12,10 +12,19 @@ typedef struct NnConv {
     int cin, cout, k, stride;
     const float *weight; /* [cout][cin][k][k], PyTorch's layout, as stored in the model file */
     const float *bias;   /* [cout] */
+    int winograd_ok;     /* in: nonzero lets nn_conv_prepare pick Winograd for 3x3 stride 1 */
+    int block;           /* out: side of the output blocks computed together: 1, or NN_WINOGRAD_M */
     float *packed;       /* owned: weights rearranged by nn_conv_prepare for the active kernels */
     size_t packed_size;  /* in floats */
     int packed_level;    /* NN_CPU_* of the kernels whose layout packed holds */
 } NnConv;
+
+/* Winograd F(4x4, 3x3): each 4x4 block of outputs comes from a 6x6 input tile through 36 matrix
+ * products over the channels, 2.25 multiplications per output and channel pair instead of 9. The
+ * floating-point result of an output depends on its whole block, so a block is the unit of
+ * exactness when tensors are cut into tiles (network_edge_reach). */
+#define NN_WINOGRAD_M 4
+#define NN_WINOGRAD_T 6
 
 /* Generalized divisive normalization: norm_i = beta_i + sum_j gamma[i][j] * x_j^2;
  * GDN: y_i = x_i / sqrt(norm_i); inverse GDN: y_i = x_i * sqrt(norm_i).
@@ -38,10 +47,17 @@ typedef struct NnGdn {
  * thread count (>= 1): each output element is accumulated in an order fixed by its position. */
 typedef struct NnKernels {
     const char *level; /* "c", "avx2", "avx512" */
+    int cpu;           /* NN_CPU_* */
+    /* Direct convolution (any shape), with weights packed by conv_pack. */
     void (*conv2d)(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
     void (*gdn)(const NnGdn *gdn, float *data, int h, int w, int threads); /* in place */
     int (*conv_pack)(NnConv *conv);  /* fills conv->packed; 0 or -1 on allocation failure */
     int (*gdn_pack)(NnGdn *gdn);
+    /* c[i][j] = sum over kk in order of a[i][kk] * B[kk][j] for an m x k matrix a (rows lda apart)
+     * and a k x n matrix B packed by gemm_pack; c's rows are ldc apart. Single-threaded. */
+    void (*gemm)(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
+    size_t (*gemm_packed_size)(int k, int n); /* floats */
+    void (*gemm_pack)(const float *b, int k, int n, float *dst); /* b: k x n, rows n apart */
 } NnKernels;
 
 /* CPU feature levels, lowest first. */
@@ -59,10 +75,14 @@ static inline int nn_conv_out_size(int in, int k, int stride)
     return (in + 2 * (k / 2) - k) / stride + 1;
 }
 
-/* Check the shape and pack the weights for k; 0, or -1 on a bad shape or allocation failure.
+/* Check the shape, choose the algorithm (Winograd for 3x3 stride 1 when conv->winograd_ok, else
+ * direct) and pack the weights for k; 0, or -1 on a bad shape or allocation failure.
  * packed must be NULL (a zero-initialized struct) or from an earlier prepare: it is freed first.
  * Release frees packed and may be repeated. */
 int nn_conv_prepare(const NnKernels *k, NnConv *conv);
+/* Runs a prepared convolution with the algorithm prepare chose; 0, or -1 when the Winograd
+ * scratch cannot be allocated. Bit-identical for any thread count. */
+int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn);
 void nn_conv_release(NnConv *conv);
 void nn_gdn_release(NnGdn *gdn);
@@ -71,21 +91,35 @@ void nn_gdn_release(NnGdn *gdn);
  * out(2y+i, 2x+j, ch) = in(y, x, ch*4 + i*2 + j). c is a multiple of 4. */
 void nn_pixel_shuffle2(const float *in, int h, int w, int c, float *out, int threads);
 
+/* Winograd F(4x4, 3x3) (nn_winograd.c), on k's matrix product. */
+int nn_winograd_pack(const NnKernels *k, NnConv *conv);
+int nn_winograd_conv(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
+                     int threads);
+
 /* The portable reference kernels, used by the dispatch table and by the tests of the others. */
 void nn_conv2d_c(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 void nn_gdn_c(const NnGdn *gdn, float *data, int h, int w, int threads);
 int nn_conv_pack_c(NnConv *conv);
 int nn_gdn_pack_c(NnGdn *gdn);
+void nn_gemm_c(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
+size_t nn_gemm_packed_size_c(int k, int n);
+void nn_gemm_pack_c(const float *b, int k, int n, float *dst);
 
 /* The x86 kernels (nn_avx2.c, nn_avx512.c), built only when configure finds HAVE_X86_SIMD. */
 void nn_conv2d_avx2(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 void nn_gdn_avx2(const NnGdn *gdn, float *data, int h, int w, int threads);
 int nn_conv_pack_avx2(NnConv *conv);
 int nn_gdn_pack_avx2(NnGdn *gdn);
+void nn_gemm_avx2(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
+size_t nn_gemm_packed_size_avx2(int k, int n);
+void nn_gemm_pack_avx2(const float *b, int k, int n, float *dst);
 void nn_conv2d_avx512(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 void nn_gdn_avx512(const NnGdn *gdn, float *data, int h, int w, int threads);
 int nn_conv_pack_avx512(NnConv *conv);
 int nn_gdn_pack_avx512(NnGdn *gdn);
+void nn_gemm_avx512(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
+size_t nn_gemm_packed_size_avx512(int k, int n);
+void nn_gemm_pack_avx512(const float *b, int k, int n, float *dst);
 
 /* Helpers shared by the kernel files. */
 

@@ -82,16 +82,18 @@ INLINE void kloop(__m512 acc[MR][NV], const float *a, ptrdiff_t as, const float 
     }
 }
 
-/* c[i*cs + lane] += the tile's products: the partial sums live in the output between passes. */
+/* c[i*cs + lane] += the tile's products: the partial sums live in the output between passes;
+ * fresh: the first pass of a GEMM, whose sums start at zero instead. */
 INLINE void conv_tile(const float *a, ptrdiff_t as, const float *w, int kc, float *c, ptrdiff_t cs,
-                      int tail, int m, int nv)
+                      int tail, int fresh, int m, int nv)
 {
     __m512 acc[MR][NV];
 #pragma GCC unroll 12
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
-            acc[i][v] = load_vec(c + i * cs + v * VL, v == nv - 1, tail);
+            acc[i][v] = fresh ? _mm512_setzero_ps()
+                              : load_vec(c + i * cs + v * VL, v == nv - 1, tail);
     kloop(acc, a, as, w, kc, m, nv);
 #pragma GCC unroll 12
     for (int i = 0; i < m; i++)
@@ -123,15 +125,15 @@ INLINE void gdn_tile(const float *x2, ptrdiff_t as, const float *w, int kc, cons
 
 /* One function per tile shape, so that each gets its accumulators in registers. */
 typedef void ConvTileFn(const float *a, ptrdiff_t as, const float *w, int kc, float *c,
-                        ptrdiff_t cs, int tail);
+                        ptrdiff_t cs, int tail, int fresh);
 typedef void GdnTileFn(const float *x2, ptrdiff_t as, const float *w, int kc, const float *beta,
                        float *x, int inverse, int tail);
 
 #define TILE_FNS(M, N) \
     static void conv_tile_##M##_##N(const float *a, ptrdiff_t as, const float *w, int kc, \
-                                    float *c, ptrdiff_t cs, int tail) \
+                                    float *c, ptrdiff_t cs, int tail, int fresh) \
     { \
-        conv_tile(a, as, w, kc, c, cs, tail, M, N); \
+        conv_tile(a, as, w, kc, c, cs, tail, fresh, M, N); \
     } \
     static void gdn_tile_##M##_##N(const float *x2, ptrdiff_t as, const float *w, int kc, \
                                    const float *beta, float *x, int inverse, int tail) \
@@ -213,7 +215,7 @@ static void conv_interior(const NnConv *cv, const ConvGeom *g, const float *row,
                 int m = g->xb - x < MR ? g->xb - x : MR;
                 const float *a = row + (ptrdiff_t)(x * s - k / 2) * cin + c0;
                 conv_tiles[m - 1][nv - 1](a, (ptrdiff_t)s * cin, w, kc, orow + (size_t)x * cout + p * NR,
-                                          cout, tail);
+                                          cout, tail, 0);
             }
         }
     }
@@ -231,7 +233,7 @@ static void conv_edge(const NnConv *cv, const ConvGeom *g, const float *row, int
         int nv = panel_vecs(cout, p);
         const float *w = cv->packed + (size_t)p * NR * kdim + (size_t)(ky * k + kx0) * cin * nv * VL;
         conv_tiles[0][nv - 1](a, 0, w, (kx1 - kx0) * cin, orow + (size_t)x * cout + p * NR, 0,
-                              panel_tail(cout, p));
+                              panel_tail(cout, p), 0);
     }
 }
 
@@ -262,6 +264,35 @@ void nn_conv2d_avx512(const NnConv *conv, const float *in, int ih, int iw, float
     NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int y = 0; y < oh; y++)
         conv_row(conv, &g, in, out, y);
+}
+
+size_t nn_gemm_packed_size_avx512(int k, int n)
+{
+    return (size_t)npanels(n) * NR * k;
+}
+
+void nn_gemm_pack_avx512(const float *b, int k, int n, float *dst)
+{
+    for (int kk = 0; kk < k; kk++)
+        for (int col = 0; col < n; col++)
+            dst[panel_index(k, n, kk, col)] = b[(size_t)kk * n + col];
+}
+
+/* Panel by panel, so each slice of B is reused from L1 across all m rows; reductions longer than
+ * KC go in passes, the first starting from zero. */
+void nn_gemm_avx512(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m)
+{
+    for (int p = 0; p < npanels(n); p++) {
+        int nv = panel_vecs(n, p), tail = panel_tail(n, p);
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kc = k - k0 < KC ? k - k0 : KC;
+            const float *w = b + (size_t)p * NR * k + (size_t)k0 * nv * VL;
+            for (int i = 0; i < m; i += MR) {
+                int mm = m - i < MR ? m - i : MR;
+                conv_tiles[mm - 1][nv - 1](a + i * lda + k0, lda, w, kc, c + i * ldc + p * NR, ldc, tail, k0 == 0);
+            }
+        }
+    }
 }
 
 /* Layout: beta padded to whole panels, then gamma^T (reduction index j) in panels. */

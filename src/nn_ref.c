@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Layout: [ky][kx][ci][cout], so the innermost loop runs over contiguous output channels. */
 int nn_conv_pack_c(NnConv *conv)
@@ -61,6 +62,32 @@ void nn_conv2d_c(const NnConv *conv, const float *in, int ih, int iw, float *out
     for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++)
             conv_pixel(conv, in, ih, iw, y, x, out + ((size_t)y * ow + x) * conv->cout);
+}
+
+size_t nn_gemm_packed_size_c(int k, int n)
+{
+    return (size_t)k * n;
+}
+
+/* B as it is: row kk holds the n outputs' weights contiguously. */
+void nn_gemm_pack_c(const float *b, int k, int n, float *dst)
+{
+    memcpy(dst, b, (size_t)k * n * sizeof(float));
+}
+
+void nn_gemm_c(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m)
+{
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        memset(ci, 0, (size_t)n * sizeof(float));
+        for (int kk = 0; kk < k; kk++) {
+            float v = a[i * lda + kk];
+            const float *bk = b + (size_t)kk * n;
+            NN_SIMD
+            for (int j = 0; j < n; j++)
+                ci[j] += v * bk[j];
+        }
+    }
 }
 
 /* Layout: gamma transposed, [j][i], so the innermost loop runs over contiguous outputs i. */

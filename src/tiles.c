@@ -1,13 +1,18 @@
 /* tiles.c: tile grid geometry in latent units. */
 #include "tiles.h"
 
-void tile_grid_init(TileGrid *g, uint32_t lh, uint32_t lw, uint32_t size, uint32_t halo)
+static uint32_t round_up(uint32_t v, uint32_t multiple)
+{
+    return (v + multiple - 1) / multiple * multiple;
+}
+
+void tile_grid_init(TileGrid *g, uint32_t lh, uint32_t lw, uint32_t size, const TileNeeds *needs)
 {
     uint32_t longest = lh > lw ? lh : lw;
     g->lh = lh;
     g->lw = lw;
-    g->size = size == 0 || size > longest ? longest : size;
-    g->halo = halo;
+    g->size = size == 0 || size > longest ? longest : round_up(size, needs->align);
+    g->halo = round_up(needs->halo, needs->align);
     g->rows = (lh + g->size - 1) / g->size;
     g->cols = (lw + g->size - 1) / g->size;
 }

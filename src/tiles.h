@@ -9,6 +9,12 @@
 
 #include <stdint.h>
 
+/* What a network asks of the tiles it runs on, in latents: the halo (its edge reach), and what tile
+ * origins must be multiples of (network_alignment). */
+typedef struct TileNeeds {
+    uint32_t halo, align;
+} TileNeeds;
+
 typedef struct TileGrid {
     uint32_t lh, lw;     /* latent size of the image */
     uint32_t size;       /* kept latents per tile side */
@@ -21,8 +27,9 @@ typedef struct Tile {
     uint32_t hy0, hy1, hx0, hx1; /* the latents it computes: kept plus halo, clipped to the image */
 } Tile;
 
-/* A grid over lh x lw latents of tiles of size x size latents (0: one tile for the whole image). */
-void tile_grid_init(TileGrid *g, uint32_t lh, uint32_t lw, uint32_t size, uint32_t halo);
+/* A grid over lh x lw latents of tiles of size x size latents (0: one tile for the whole image), the
+ * size and the halo rounded up to multiples of needs->align. */
+void tile_grid_init(TileGrid *g, uint32_t lh, uint32_t lw, uint32_t size, const TileNeeds *needs);
 static inline uint32_t tile_grid_count(const TileGrid *g)
 {
     return g->rows * g->cols;

@@ -116,16 +116,24 @@ static size_t out_count(const Case *c)
     return (size_t)c->oh * c->ow * c->s.cout;
 }
 
-/* Runs conv through kernels kn into a fresh buffer. */
-static float *run_conv(const NnKernels *kn, const Case *c, int threads)
+/* Runs conv through kernels kn into a fresh buffer, by Winograd where allowed and the shape fits. */
+static float *run_conv_with(const NnKernels *kn, const Case *c, int threads, int winograd)
 {
-    NnConv conv = {c->s.cin, c->s.cout, c->s.k, c->s.stride, c->weight, c->bias, NULL, 0, 0};
+    NnConv conv = {.cin = c->s.cin, .cout = c->s.cout, .k = c->s.k, .stride = c->s.stride, .weight = c->weight,
+                   .bias = c->bias, .winograd_ok = winograd};
     assert_int_equal(nn_conv_prepare(kn, &conv), 0);
+    assert_int_equal(conv.block, winograd && c->s.k == 3 && c->s.stride == 1 ? NN_WINOGRAD_M : 1);
     float *out = malloc(out_count(c) * sizeof(float));
     assert_non_null(out);
-    kn->conv2d(&conv, c->in, c->s.ih, c->s.iw, out, threads);
+    assert_int_equal(nn_conv2d(kn, &conv, c->in, c->s.ih, c->s.iw, out, threads), 0);
     nn_conv_release(&conv);
     return out;
+}
+
+/* Direct convolution. */
+static float *run_conv(const NnKernels *kn, const Case *c, int threads)
+{
+    return run_conv_with(kn, c, threads, 0);
 }
 
 /* |got - want| <= tol * magnitude for every output; names the first failure. */
@@ -332,6 +340,89 @@ static void check_threads_agree(const NnKernels *kn, const Case *c, const GdnCas
     free(gdn1);
 }
 
+/* Winograd F(4x4, 3x3) against the direct definition at every level the machine has: every 3x3
+ * stride-1 shape above plus sizes around the block (1..9, 61), reductions longer than a GEMM pass
+ * (300 > KC) and the model's widths. Its rounding differs from a direct sum: the transforms scale
+ * terms by up to 100 and cancel them again, so the bound is looser than CONV_TOL (measured worst:
+ * about 2e-6 of the magnitude). */
+#define WINOGRAD_TOL 2e-5
+static void test_winograd_conv(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"c", "avx2", "avx512"};
+    static const Shape extra[] = {
+        {4, 4, 8, 8, 3, 1},     {5, 9, 3, 12, 3, 1},   {8, 12, 16, 33, 3, 1}, {2, 61, 40, 7, 3, 1},
+        {7, 6, 300, 20, 3, 1},  {13, 11, 128, 512, 3, 1}, {12, 16, 192, 512, 3, 1}, {9, 9, 128, 12, 3, 1},
+    };
+    Shape all[NSHAPES + sizeof extra / sizeof extra[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < NSHAPES; i++)
+        if (shapes[i].k == 3 && shapes[i].stride == 1)
+            all[n++] = shapes[i];
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        all[n++] = extra[i];
+    for (int level = NN_CPU_C; level <= NN_CPU_AVX512; level++) {
+        NnKernels kn;
+        if (!get_level(level, names[level], &kn))
+            continue;
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            Case c = make_case(&all[i]);
+            float *got = run_conv_with(&kn, &c, 2, 1);
+            for (size_t j = 0; j < out_count(&c); j++)
+                worst = fmax(worst, fabs(got[j] - c.want[j]) / c.mag[j]);
+            check_close(names[level], conv_name(&c.s), got, c.want, c.mag, out_count(&c), WINOGRAD_TOL);
+            for (int threads = 1; threads <= 3; threads += 2) {
+                float *again = run_conv_with(&kn, &c, threads, 1);
+                assert_memory_equal(again, got, out_count(&c) * sizeof(float));
+                free(again);
+            }
+            free(got);
+            free_case(&c);
+        }
+        print_message("winograd %s: worst error %.2g of the magnitude\n", names[level], worst);
+    }
+}
+
+/* Each level's GEMM against a double-precision product, with reductions shorter and longer than a
+ * pass, every row remainder of the register tile and partial last panels. */
+static void test_gemm(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"c", "avx2", "avx512"};
+    static const int dims[][3] = {{1, 1, 1}, {5, 3, 17}, {13, 128, 512}, {16, 192, 40}, {7, 300, 33}, {29, 513, 8}};
+    for (int level = NN_CPU_C; level <= NN_CPU_AVX512; level++) {
+        NnKernels kn;
+        if (!get_level(level, names[level], &kn))
+            continue;
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            const int m = dims[d][0], k = dims[d][1], n = dims[d][2], lda = k + 3, ldc = n + 5;
+            float *a = rnd_array((size_t)m * lda), *b = rnd_array((size_t)k * n), *c = rnd_array((size_t)m * ldc);
+            float *packed = nn_alloc_packed(kn.gemm_packed_size(k, n));
+            assert_non_null(packed);
+            kn.gemm_pack(b, k, n, packed);
+            kn.gemm(a, lda, packed, k, n, c, ldc, m);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double want = 0, mag = 0;
+                    for (int kk = 0; kk < k; kk++) {
+                        want += (double)a[i * lda + kk] * b[(size_t)kk * n + j];
+                        mag += fabs((double)a[i * lda + kk] * b[(size_t)kk * n + j]);
+                    }
+                    if (!(fabs(c[i * ldc + j] - want) <= CONV_TOL * mag)) {
+                        print_error("gemm %s %dx%dx%d: c[%d][%d] is %.9g, want %.9g\n", names[level], m, k, n, i, j,
+                                    c[i * ldc + j], want);
+                        fail();
+                    }
+                }
+            nn_free_packed(packed);
+            free(a);
+            free(b);
+            free(c);
+        }
+    }
+}
+
 /* Threads 1, 2 and 3 give the same bits, at every level the machine has. */
 static void test_thread_determinism(void **state)
 {
@@ -418,11 +509,12 @@ static void test_prepare_rejects_bad_shapes(void **state)
     nn_kernels_init(&kn, nn_cpu_detect());
     static const int bad[][4] = {{0, 4, 3, 1}, {4, 0, 3, 1}, {4, 4, 2, 1}, {4, 4, 3, 3}, {4, 4, 3, 0}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        NnConv conv = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], w, b, NULL, 0, 0};
+        NnConv conv = {.cin = bad[i][0], .cout = bad[i][1], .k = bad[i][2], .stride = bad[i][3], .weight = w,
+                       .bias = b, .winograd_ok = 1};
         assert_int_equal(nn_conv_prepare(&kn, &conv), -1);
         assert_null(conv.packed);
     }
-    NnConv ok = {4, 4, 3, 2, w, b, NULL, 0, 0};
+    NnConv ok = {.cin = 4, .cout = 4, .k = 3, .stride = 2, .weight = w, .bias = b};
     assert_int_equal(nn_conv_prepare(&kn, &ok), 0);
     assert_non_null(ok.packed);
     nn_conv_release(&ok);
@@ -458,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_ref_gdn_vs_naive),
         cmocka_unit_test(test_avx2_gdn),
         cmocka_unit_test(test_avx512_gdn),
+        cmocka_unit_test(test_winograd_conv),
+        cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_thread_determinism),
         cmocka_unit_test(test_pixel_shuffle),
         cmocka_unit_test(test_cpu_cap),
