@@ -23,13 +23,20 @@
 
 #define DEFAULT_MODEL_FILE "default.aecm"
 
+/* A network, built (weights packed for the kernels) the first time it is needed, so that an encoder
+ * never prepares the synthesis nor a decoder the analysis. */
+typedef struct Transform {
+    int ready;
+    Network net;
+    TileNeeds tiles; /* halo and alignment of its tiles, in latents (tiles.h) */
+} Transform;
+
 struct AecimgContext {
     AecimgSettings settings;
     char *model_path;
     ModelFile model;
     NnKernels kernels;
-    Network analysis, synthesis;
-    TileNeeds analysis_tiles, synthesis_tiles; /* halo and alignment of tiles, in latents (tiles.h) */
+    Transform analysis, synthesis;
     int threads;
 };
 
@@ -98,13 +105,23 @@ static int open_model(AecimgContext *c)
 {
     FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
     nn_kernels_init(&c->kernels, nn_cpu_detect());
-    FORWARD_IF_ERROR(network_build(&c->analysis, &c->model, MODEL_NET_ANALYSIS, &c->kernels));
-    FORWARD_IF_ERROR(network_build(&c->synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels));
-    /* The analysis works from pixels to latents, the synthesis from latents to pixels. */
-    const uint32_t st = c->model.stride, align = (uint32_t)network_alignment(&c->analysis);
-    c->analysis_tiles = (TileNeeds){(uint32_t)network_edge_reach(&c->analysis), align / gcd32(align, st)};
-    c->synthesis_tiles = (TileNeeds){((uint32_t)network_edge_reach(&c->synthesis) + st - 1) / st,
-                                     (uint32_t)network_alignment(&c->synthesis)};
+    return 0;
+}
+
+/* The analysis works from pixels to latents, the synthesis from latents to pixels: their reach and
+ * alignment are converted to latents. */
+static int transform_ready(AecimgContext *c, Transform *t, uint32_t which)
+{
+    if (t->ready)
+        return 0;
+    FORWARD_IF_ERROR(network_build(&t->net, &c->model, which, &c->kernels));
+    const uint32_t st = c->model.stride, reach = (uint32_t)network_edge_reach(&t->net);
+    const uint32_t align = (uint32_t)network_alignment(&t->net);
+    if (which == MODEL_NET_ANALYSIS)
+        t->tiles = (TileNeeds){reach, align / gcd32(align, st)};
+    else
+        t->tiles = (TileNeeds){(reach + st - 1) / st, align};
+    t->ready = 1;
     return 0;
 }
 
@@ -133,8 +150,8 @@ void aecimg_close(AecimgContext **ctx)
     if (!ctx || !*ctx)
         return;
     AecimgContext *c = *ctx;
-    network_free(&c->analysis);
-    network_free(&c->synthesis);
+    network_free(&c->analysis.net);
+    network_free(&c->synthesis.net);
     model_file_free(&c->model);
     free(c->model_path);
     free(c);
@@ -284,7 +301,7 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
     const PixelRect r = tile_input_rect(t, c->model.stride);
     float *x = image_to_input(img, r, c->threads), *latents = NULL;
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
-    int err = network_run(&c->analysis, x, (int)r.h, (int)r.w, &latents, c->threads);
+    int err = network_run(&c->analysis.net, x, (int)r.h, (int)r.w, &latents, c->threads);
     free(x);
     FORWARD_IF_ERROR(err);
     const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
@@ -298,10 +315,11 @@ static int encode_latents(AecimgContext *c, const AecimgImage *img, uint32_t lw,
                           int *entropy)
 {
     const uint32_t m = c->model.latent_channels;
+    FORWARD_IF_ERROR(transform_ready(c, &c->analysis, MODEL_NET_ANALYSIS));
     parts->symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
     RETURN_ERROR_IF(!parts->symbols, AECIMG_ERR_NO_MEMORY);
     TileGrid g;
-    tile_grid_for(c, &c->analysis_tiles, lh, lw, &g);
+    tile_grid_for(c, &c->analysis.tiles, lh, lw, &g);
     for (uint32_t i = 0; i < tile_grid_count(&g); i++) {
         const Tile t = tile_grid_at(&g, i);
         FORWARD_IF_ERROR(analyse_tile(c, img, &g, &t, parts->symbols));
@@ -441,7 +459,7 @@ static int synthesise_tile(AecimgContext *c, const float *latents, const TileGri
     for (uint32_t r = 0; r < th; r++)
         memcpy(z + (size_t)r * tw * m, latents + ((size_t)(t->hy0 + r) * g->lw + t->hx0) * m,
                (size_t)tw * m * sizeof(float));
-    int err = network_run(&c->synthesis, z, (int)th, (int)tw, &y, c->threads);
+    int err = network_run(&c->synthesis.net, z, (int)th, (int)tw, &y, c->threads);
     free(z);
     FORWARD_IF_ERROR(err);
     const uint32_t st = c->model.stride, y1 = t->y1 * st, x1 = t->x1 * st;
@@ -455,6 +473,7 @@ static int synthesise_tile(AecimgContext *c, const float *latents, const TileGri
 static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *img)
 {
     float *latents = NULL;
+    FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
     FORWARD_IF_ERROR(decode_latents(c, ct, &latents));
     img->width = ct->width;
     img->height = ct->height;
@@ -463,7 +482,7 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
     img->pixels = malloc((size_t)ct->width * ct->height * ct->channels);
     int err = img->pixels ? 0 : AECIMG_ERR_NO_MEMORY;
     TileGrid g;
-    tile_grid_for(c, &c->synthesis_tiles, ct->latent_height, ct->latent_width, &g);
+    tile_grid_for(c, &c->synthesis.tiles, ct->latent_height, ct->latent_width, &g);
     for (uint32_t i = 0; err == 0 && i < tile_grid_count(&g); i++) {
         const Tile t = tile_grid_at(&g, i);
         err = synthesise_tile(c, latents, &g, &t, img);

@@ -125,17 +125,18 @@ int nn_winograd_pack(const NnKernels *k, NnConv *conv)
         nn_free_packed(p);
         return -1;
     }
-    for (int co = 0; co < cout; co++)
-        for (int ci = 0; ci < cin; ci++) {
+    /* U = (G g) G^T in double; ci outer and co inner so that each U[xi] row is written in order. */
+    for (int ci = 0; ci < cin; ci++)
+        for (int co = 0; co < cout; co++) {
             const float *g = conv->weight + ((size_t)co * cin + ci) * 9;
+            double gg[WG_T][3];
             for (int r = 0; r < WG_T; r++)
-                for (int c = 0; c < WG_T; c++) {
-                    double sum = 0;
-                    for (int a = 0; a < 3; a++)
-                        for (int e = 0; e < 3; e++)
-                            sum += wg_g[r][a] * g[a * 3 + e] * wg_g[c][e];
-                    u[((size_t)(r * WG_T + c) * cin + ci) * cout + co] = (float)sum;
-                }
+                for (int e = 0; e < 3; e++)
+                    gg[r][e] = wg_g[r][0] * g[e] + wg_g[r][1] * g[3 + e] + wg_g[r][2] * g[6 + e];
+            for (int r = 0; r < WG_T; r++)
+                for (int c = 0; c < WG_T; c++)
+                    u[((size_t)(r * WG_T + c) * cin + ci) * cout + co] =
+                        (float)(gg[r][0] * wg_g[c][0] + gg[r][1] * wg_g[c][1] + gg[r][2] * wg_g[c][2]);
         }
     for (int xi = 0; xi < WG_N; xi++)
         k->gemm_pack(u + (size_t)xi * cin * cout, cin, cout, p + xi * per);
