@@ -15,6 +15,7 @@
 #include "entropy.h"
 #include "imageio/imageio.h"
 #include "model_file.h"
+#include "tiles.h"
 
 static const char *data_dir(void)
 {
@@ -245,6 +246,43 @@ static void test_threads_identical(void **state)
     aecimg_image_free(&big);
 }
 
+/* Every latent is kept by exactly one tile; halos are clipped to the image, aligned, and at least
+ * the asked-for width at every side that is not an image edge. */
+static void test_tile_grid(void **state)
+{
+    (void)state;
+    static const uint32_t dims[][4] = {{1, 1, 0, 2}, {7, 5, 1, 2}, {48, 32, 0, 8}, {48, 32, 16, 8},
+                                       {250, 375, 64, 8}, {33, 65, 5, 3}, {9, 4, 4, 0}};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const uint32_t lh = dims[d][0], lw = dims[d][1];
+        for (uint32_t align = 1; align <= 4; align *= 2) {
+            const TileNeeds needs = {dims[d][3], align};
+            TileGrid g;
+            tile_grid_init(&g, lh, lw, dims[d][2], &needs);
+            assert_true(g.size % align == 0 || g.size == (lh > lw ? lh : lw));
+            assert_true(g.halo >= needs.halo && g.halo % align == 0);
+            uint8_t *kept = calloc((size_t)lh * lw, 1);
+            assert_non_null(kept);
+            for (uint32_t i = 0; i < tile_grid_count(&g); i++) {
+                const Tile t = tile_grid_at(&g, i);
+                assert_true(t.hy0 <= t.y0 && t.y0 < t.y1 && t.y1 <= t.hy1 && t.hy1 <= lh);
+                assert_true(t.hx0 <= t.x0 && t.x0 < t.x1 && t.x1 <= t.hx1 && t.hx1 <= lw);
+                assert_true(t.hy0 % align == 0 && t.hx0 % align == 0);
+                assert_true(t.hy0 == 0 || t.y0 - t.hy0 >= g.halo);
+                assert_true(t.hx0 == 0 || t.x0 - t.hx0 >= g.halo);
+                assert_true(t.hy1 == lh || t.hy1 - t.y1 >= g.halo);
+                assert_true(t.hx1 == lw || t.hx1 - t.x1 >= g.halo);
+                for (uint32_t y = t.y0; y < t.y1; y++)
+                    for (uint32_t x = t.x0; x < t.x1; x++)
+                        kept[(size_t)y * lw + x]++;
+            }
+            for (size_t k = 0; k < (size_t)lh * lw; k++)
+                assert_int_equal(kept[k], 1);
+            free(kept);
+        }
+    }
+}
+
 static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img, uint8_t **file, size_t *size,
                        AecimgImage *out)
 {
@@ -432,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_conformance_vectors),
         cmocka_unit_test(test_default_model_psnr),
         cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_tile_grid),
         cmocka_unit_test(test_tiles_identical),
         cmocka_unit_test(test_layouts_round_trip),
         cmocka_unit_test(test_quality_monotonic),
