@@ -176,7 +176,8 @@ int main(int argc, char **argv)
         NnKernels k;
         nn_kernels_init(&k, level);
         Network a, s;
-        if (network_build(&a, &m, MODEL_NET_ANALYSIS, &k) != 0 || network_build(&s, &m, MODEL_NET_SYNTHESIS, &k) != 0) {
+        if (network_build(&a, &m, MODEL_NET_ANALYSIS, &k, threads) != 0 ||
+            network_build(&s, &m, MODEL_NET_SYNTHESIS, &k, threads) != 0) {
             fprintf(stderr, "kernel_bench: out of memory\n");
             return 1;
         }

@@ -114,7 +114,7 @@ static int transform_ready(AecimgContext *c, Transform *t, uint32_t which)
 {
     if (t->ready)
         return 0;
-    FORWARD_IF_ERROR(network_build(&t->net, &c->model, which, &c->kernels));
+    FORWARD_IF_ERROR(network_build(&t->net, &c->model, which, &c->kernels, c->threads));
     const uint32_t st = c->model.stride, reach = (uint32_t)network_edge_reach(&t->net);
     const uint32_t align = (uint32_t)network_alignment(&t->net);
     if (which == MODEL_NET_ANALYSIS)

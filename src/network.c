@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k)
+int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads)
 {
     memset(n, 0, sizeof *n);
     n->kernels = k;
@@ -23,7 +23,7 @@ int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels 
             l->conv = (NnConv){.cin = (int)ml->p[0], .cout = (int)ml->p[1], .k = (int)ml->p[2],
                                .stride = (int)ml->p[3], .weight = ml->t[0]->data, .bias = ml->t[1]->data,
                                .winograd_ok = 1};
-            err = nn_conv_prepare(k, &l->conv);
+            err = nn_conv_prepare(k, &l->conv, threads);
         } else if (ml->op == MODEL_OP_GDN || ml->op == MODEL_OP_IGDN) {
             l->gdn = (NnGdn){.channels = (int)ml->p[0], .inverse = ml->op == MODEL_OP_IGDN,
                              .beta = ml->t[0]->data, .gamma = ml->t[1]->data};

@@ -18,8 +18,9 @@ typedef struct Network {
     uint32_t in_channels, out_channels;
 } Network;
 
-/* Builds network `net` (MODEL_NET_*) of a validated model; weights stay owned by the model. */
-int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k);
+/* Builds network `net` (MODEL_NET_*) of a validated model, packing weights with up to `threads`
+ * threads; the weights stay owned by the model. */
+int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads);
 void network_free(Network *n);
 
 /* How far an input edge reaches into the output: the rows (likewise columns) next to a cut edge of

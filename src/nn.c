@@ -94,7 +94,7 @@ void nn_free_packed(float *p)
     free(p);
 }
 
-int nn_conv_prepare(const NnKernels *k, NnConv *conv)
+int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads)
 {
     nn_conv_release(conv);
     if (conv->cin < 1 || conv->cout < 1 || conv->k < 1 || conv->k % 2 == 0 ||
@@ -102,7 +102,7 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv)
         return -1;
     if (conv->winograd_ok && conv->k == 3 && conv->stride == 1) {
         conv->block = NN_WINOGRAD_M;
-        return nn_winograd_pack(k, conv);
+        return nn_winograd_pack(k, conv, threads);
     }
     conv->block = 1;
     return k->conv_pack(conv);

@@ -78,8 +78,8 @@ static inline int nn_conv_out_size(int in, int k, int stride)
 /* Check the shape, choose the algorithm (Winograd for 3x3 stride 1 when conv->winograd_ok, else
  * direct) and pack the weights for k; 0, or -1 on a bad shape or allocation failure.
  * packed must be NULL (a zero-initialized struct) or from an earlier prepare: it is freed first.
- * Release frees packed and may be repeated. */
-int nn_conv_prepare(const NnKernels *k, NnConv *conv);
+ * Release frees packed and may be repeated. The Winograd weight transform uses up to `threads`. */
+int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads);
 /* Runs a prepared convolution with the algorithm prepare chose; 0, or -1 when the Winograd
  * scratch cannot be allocated. Bit-identical for any thread count. */
 int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
@@ -92,7 +92,7 @@ void nn_gdn_release(NnGdn *gdn);
 void nn_pixel_shuffle2(const float *in, int h, int w, int c, float *out, int threads);
 
 /* Winograd F(4x4, 3x3) (nn_winograd.c), on k's matrix product. */
-int nn_winograd_pack(const NnKernels *k, NnConv *conv);
+int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads);
 int nn_winograd_conv(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
                      int threads);
 

@@ -114,7 +114,7 @@ static void transform_outputs(const float *m, const float *bias, int cout, int o
     }
 }
 
-int nn_winograd_pack(const NnKernels *k, NnConv *conv)
+int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads)
 {
     const int cin = conv->cin, cout = conv->cout;
     const size_t per = k->gemm_packed_size(cin, cout);
@@ -126,6 +126,7 @@ int nn_winograd_pack(const NnKernels *k, NnConv *conv)
         return -1;
     }
     /* U = (G g) G^T in double; ci outer and co inner so that each U[xi] row is written in order. */
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int ci = 0; ci < cin; ci++)
         for (int co = 0; co < cout; co++) {
             const float *g = conv->weight + ((size_t)co * cin + ci) * 9;
@@ -138,6 +139,7 @@ int nn_winograd_pack(const NnKernels *k, NnConv *conv)
                     u[((size_t)(r * WG_T + c) * cin + ci) * cout + co] =
                         (float)(gg[r][0] * wg_g[c][0] + gg[r][1] * wg_g[c][1] + gg[r][2] * wg_g[c][2]);
         }
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int xi = 0; xi < WG_N; xi++)
         k->gemm_pack(u + (size_t)xi * cin * cout, cin, cout, p + xi * per);
     free(u);

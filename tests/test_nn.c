@@ -121,7 +121,7 @@ static float *run_conv_with(const NnKernels *kn, const Case *c, int threads, int
 {
     NnConv conv = {.cin = c->s.cin, .cout = c->s.cout, .k = c->s.k, .stride = c->s.stride, .weight = c->weight,
                    .bias = c->bias, .winograd_ok = winograd};
-    assert_int_equal(nn_conv_prepare(kn, &conv), 0);
+    assert_int_equal(nn_conv_prepare(kn, &conv, threads), 0);
     assert_int_equal(conv.block, winograd && c->s.k == 3 && c->s.stride == 1 ? NN_WINOGRAD_M : 1);
     float *out = malloc(out_count(c) * sizeof(float));
     assert_non_null(out);
@@ -511,11 +511,11 @@ static void test_prepare_rejects_bad_shapes(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         NnConv conv = {.cin = bad[i][0], .cout = bad[i][1], .k = bad[i][2], .stride = bad[i][3], .weight = w,
                        .bias = b, .winograd_ok = 1};
-        assert_int_equal(nn_conv_prepare(&kn, &conv), -1);
+        assert_int_equal(nn_conv_prepare(&kn, &conv, 1), -1);
         assert_null(conv.packed);
     }
     NnConv ok = {.cin = 4, .cout = 4, .k = 3, .stride = 2, .weight = w, .bias = b};
-    assert_int_equal(nn_conv_prepare(&kn, &ok), 0);
+    assert_int_equal(nn_conv_prepare(&kn, &ok, 1), 0);
     assert_non_null(ok.packed);
     nn_conv_release(&ok);
     assert_null(ok.packed);
