@@ -11,8 +11,12 @@ container: more work than PyTorch does), and the whole command (process start, m
 reading and, for decode, writing a PPM).  Each figure is the best of --runs per image, summed over
 the images.  OpenBLAS sgemm (2048^3 through torch.mm) is reported as the matrix-multiply rate the
 same library reaches on this machine.
+
+Each thread count is measured in a child process whose OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are
+set before torch loads: torch.set_num_threads() alone leaves OpenBLAS's own pool at every core.
 """
 import argparse
+import json
 import os
 import platform
 import re
@@ -79,6 +83,11 @@ def sgemm_gflops(n=2048, runs=5):
     return 2.0 * n ** 3 / t * 1e-9
 
 
+def blas_name():
+    m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return m.group(1) if m else "its BLAS"
+
+
 def cpu_name():
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -88,6 +97,7 @@ def cpu_name():
 
 
 def measure(args, mf, images, threads):
+    """Totals for one thread count; run in a child whose environment fixed the BLAS threads."""
     torch.set_num_threads(threads)
     totals = dict(mp=0.0, aec_e=0.0, aec_d=0.0, aec_e_wall=0.0, aec_d_wall=0.0, pt_e=0.0, pt_d=0.0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,9 +118,9 @@ def report(args, rows, n_images):
     lines = [
         "# Speed: aec against PyTorch on the same weights",
         "",
-        "%s, %s, %d cores; %s; PyTorch %s (%s threads as listed); %s." % (
+        "%s, %s, %d cores; %s; PyTorch %s with %s, its OpenMP and BLAS threads set to each row's count; %s." % (
             platform.machine(), cpu_name(), os.cpu_count(), time.strftime("%Y-%m-%d", time.gmtime()),
-            torch.__version__, "OpenBLAS" if "openblas" in torch.__config__.show().lower() else "BLAS",
+            torch.__version__, blas_name(),
             os.path.basename(args.model)),
         "%d images, %.2f megapixels in all, quality %d; best of %d runs per image." % (
             n_images, mp, args.quality, args.runs),
@@ -139,11 +149,20 @@ def main():
     p.add_argument("--quality", type=int, default=75)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", required=True)
+    p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("images", nargs="+")
     args = p.parse_args()
-    mf = modelfile.ModelFile(args.model)
-    counts = sorted({1, os.cpu_count() or 1})
-    rows = [(threads, measure(args, mf, args.images, threads)) for threads in counts]
+    if args.worker:
+        json.dump(measure(args, modelfile.ModelFile(args.model), args.images, args.worker), sys.stdout)
+        return
+    rows = []
+    for threads in sorted({1, os.cpu_count() or 1}):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(threads)] + sys.argv[1:],
+                               env=env, capture_output=True, text=True)
+        if child.returncode != 0:
+            sys.exit(child.stderr)
+        rows.append((threads, json.loads(child.stdout)))
     text = report(args, rows, len(args.images))
     with open(args.out + ".tmp", "w") as f:
         f.write(text)

@@ -37,6 +37,7 @@ struct AecimgContext {
     ModelFile model;
     NnKernels kernels;
     Transform analysis, synthesis;
+    NetWorkspace work;
     int threads;
 };
 
@@ -48,6 +49,7 @@ void aecimg_default_settings(AecimgSettings *s)
     s->keep_icc = 1;
     s->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
     s->tile_size = AECIMG_TILE_DEFAULT;
+    s->roles = AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE;
 }
 
 static char *join_path(const char *dir, const char *file)
@@ -93,19 +95,13 @@ static int check_settings(const AecimgSettings *s)
     RETURN_ERROR_IF(s->threads < 0 || s->threads > 1024, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(s->entropy), AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(s->max_pixels == 0, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(s->roles & ~(AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE), AECIMG_ERR_INVALID_ARGUMENT);
     return 0;
 }
 
 static uint32_t gcd32(uint32_t a, uint32_t b)
 {
     return b ? gcd32(b, a % b) : a;
-}
-
-static int open_model(AecimgContext *c)
-{
-    FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
-    nn_kernels_init(&c->kernels, nn_cpu_detect());
-    return 0;
 }
 
 /* The analysis works from pixels to latents, the synthesis from latents to pixels: their reach and
@@ -124,6 +120,18 @@ static int transform_ready(AecimgContext *c, Transform *t, uint32_t which)
     t->ready = 1;
     return 0;
 }
+
+static int open_model(AecimgContext *c)
+{
+    FORWARD_IF_ERROR(model_file_load(c->model_path, &c->model));
+    nn_kernels_init(&c->kernels, nn_cpu_detect());
+    if (c->settings.roles & AECIMG_ROLE_ENCODE)
+        FORWARD_IF_ERROR(transform_ready(c, &c->analysis, MODEL_NET_ANALYSIS));
+    if (c->settings.roles & AECIMG_ROLE_DECODE)
+        FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
+    return 0;
+}
+
 
 int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
 {
@@ -152,6 +160,7 @@ void aecimg_close(AecimgContext **ctx)
     AecimgContext *c = *ctx;
     network_free(&c->analysis.net);
     network_free(&c->synthesis.net);
+    network_workspace_free(&c->work);
     model_file_free(&c->model);
     free(c->model_path);
     free(c);
@@ -223,11 +232,8 @@ static PixelRect tile_input_rect(const Tile *t, uint32_t stride)
 
 /* 8-bit pixels of rectangle r -> float RGB in [0, 1]; beyond the image's right and bottom edges (the
  * padding to the model's stride) the edge pixels repeat; gray fills all three channels. */
-static float *image_to_input(const AecimgImage *img, PixelRect r, int threads)
+static void image_to_input(const AecimgImage *img, PixelRect r, float *x, int threads)
 {
-    float *x = malloc((size_t)r.w * r.h * 3 * sizeof(float));
-    if (!x)
-        return NULL;
     const uint32_t ch = img->channels, w = img->width, h = img->height;
     const int gray = ch < 3;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -242,7 +248,6 @@ static float *image_to_input(const AecimgImage *img, PixelRect r, int threads)
                 out[tx * 3 + k] = (float)p[gray ? 0 : k] / 255.0f;
         }
     }
-    return x;
 }
 
 static void tile_grid_for(const AecimgContext *c, const TileNeeds *needs, uint32_t lh, uint32_t lw, TileGrid *g)
@@ -299,15 +304,14 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
 {
     const uint32_t m = c->model.latent_channels, tw = t->hx1 - t->hx0;
     const PixelRect r = tile_input_rect(t, c->model.stride);
-    float *x = image_to_input(img, r, c->threads), *latents = NULL;
+    float *x = network_input(&c->analysis.net, &c->work, (int)r.h, (int)r.w);
+    const float *latents = NULL;
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
-    int err = network_run(&c->analysis.net, x, (int)r.h, (int)r.w, &latents, c->threads);
-    free(x);
-    FORWARD_IF_ERROR(err);
+    image_to_input(img, r, x, c->threads);
+    FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
     const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
                              (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
     quant_forward(&c->model, c->settings.quality, &kept, symbols, (int)g->lh, (int)g->lw, c->threads);
-    free(latents);
     return 0;
 }
 
@@ -454,19 +458,17 @@ static int synthesise_tile(AecimgContext *c, const float *latents, const TileGri
                            AecimgImage *img)
 {
     const uint32_t m = c->model.latent_channels, th = t->hy1 - t->hy0, tw = t->hx1 - t->hx0;
-    float *z = malloc((size_t)th * tw * m * sizeof(float)), *y = NULL;
+    float *z = network_input(&c->synthesis.net, &c->work, (int)th, (int)tw);
+    const float *y = NULL;
     RETURN_ERROR_IF(!z, AECIMG_ERR_NO_MEMORY);
     for (uint32_t r = 0; r < th; r++)
         memcpy(z + (size_t)r * tw * m, latents + ((size_t)(t->hy0 + r) * g->lw + t->hx0) * m,
                (size_t)tw * m * sizeof(float));
-    int err = network_run(&c->synthesis.net, z, (int)th, (int)tw, &y, c->threads);
-    free(z);
-    FORWARD_IF_ERROR(err);
+    FORWARD_IF_ERROR(network_run(&c->synthesis.net, &c->work, (int)th, (int)tw, &y, c->threads));
     const uint32_t st = c->model.stride, y1 = t->y1 * st, x1 = t->x1 * st;
     const PixelRect to = {t->y0 * st, t->x0 * st, (y1 < img->height ? y1 : img->height) - t->y0 * st,
                           (x1 < img->width ? x1 : img->width) - t->x0 * st};
     output_to_image(y, tile_input_rect(t, st), to, img, c->threads);
-    free(y);
     return 0;
 }
 

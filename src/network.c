@@ -1,8 +1,10 @@
 /* network.c: runs a model's layer list with the dispatched nn kernels, ping-ponging two buffers. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "network.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -115,26 +117,56 @@ int network_alignment(const Network *n)
     return align;
 }
 
-int network_run(const Network *n, const float *in, int h, int w, float **out, int threads)
+/* Big buffers are aligned to 2 MiB and offered to transparent huge pages: first touching a 50 MB
+ * tensor costs 25 faults instead of 12800. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static float *alloc_big(size_t floats)
+{
+    size_t bytes = (floats * sizeof(float) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    float *p = aligned_alloc(HUGE_PAGE, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+float *network_input(const Network *n, NetWorkspace *ws, int h, int w)
 {
     int oh, ow;
     size_t largest = walk_shapes(n, h, w, &oh, &ow);
-    float *buf[2] = {malloc(largest * sizeof(float)), malloc(largest * sizeof(float))};
-    if (!buf[0] || !buf[1]) {
-        free(buf[0]);
-        free(buf[1]);
-        return AECIMG_ERR_NO_MEMORY;
+    if (largest > ws->floats) {
+        network_workspace_free(ws);
+        if (largest > (SIZE_MAX - HUGE_PAGE) / sizeof(float))
+            return NULL;
+        ws->buf[0] = alloc_big(largest);
+        ws->buf[1] = alloc_big(largest);
+        if (!ws->buf[0] || !ws->buf[1]) {
+            network_workspace_free(ws);
+            return NULL;
+        }
+        ws->floats = largest;
     }
+    return ws->buf[0];
+}
+
+void network_workspace_free(NetWorkspace *ws)
+{
+    free(ws->buf[0]);
+    free(ws->buf[1]);
+    memset(ws, 0, sizeof *ws);
+}
+
+int network_run(const Network *n, NetWorkspace *ws, int h, int w, const float **out, int threads)
+{
+    float *const *buf = ws->buf;
     int cur = 0, c = (int)n->in_channels;
-    memcpy(buf[cur], in, (size_t)h * w * c * sizeof(float));
     for (uint32_t i = 0; i < n->layer_count; i++) {
         const NetLayer *l = &n->layers[i];
         if (l->op == MODEL_OP_CONV) {
-            if (nn_conv2d(n->kernels, &l->conv, buf[cur], h, w, buf[!cur], threads) < 0) {
-                free(buf[0]);
-                free(buf[1]);
+            if (nn_conv2d(n->kernels, &l->conv, buf[cur], h, w, buf[!cur], threads) < 0)
                 return AECIMG_ERR_NO_MEMORY;
-            }
             h = nn_conv_out_size(h, l->conv.k, l->conv.stride);
             w = nn_conv_out_size(w, l->conv.k, l->conv.stride);
             c = l->conv.cout;
@@ -149,7 +181,6 @@ int network_run(const Network *n, const float *in, int h, int w, float **out, in
             n->kernels->gdn(&l->gdn, buf[cur], h, w, threads);
         }
     }
-    free(buf[!cur]);
     *out = buf[cur];
     return 0;
 }

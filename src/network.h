@@ -33,7 +33,19 @@ int network_edge_reach(const Network *n);
  * blocks where they would in the whole tensor. */
 int network_alignment(const Network *n);
 
-/* Runs the network on an HWC h x w x in_channels tensor; *out is malloc'd HWC output. */
-int network_run(const Network *n, const float *in, int h, int w, float **out, int threads);
+/* Working memory of network runs: two buffers the size of the largest tensor, kept and reused
+ * between runs (zero-initialized: empty). */
+typedef struct NetWorkspace {
+    float *buf[2];
+    size_t floats;
+} NetWorkspace;
+
+/* Makes room in ws for running n on an h x w input and returns where that HWC h x w x in_channels
+ * input goes; NULL when out of memory. */
+float *network_input(const Network *n, NetWorkspace *ws, int h, int w);
+/* Runs n on the input placed by network_input; *out (HWC) points into ws and stays valid until ws is
+ * used again. */
+int network_run(const Network *n, NetWorkspace *ws, int h, int w, const float **out, int threads);
+void network_workspace_free(NetWorkspace *ws);
 
 #endif

@@ -214,6 +214,7 @@ static int decode_image(DecodeJob *job)
     int err;
 
     aecimg_default_settings(&s);
+    s.roles = AECIMG_ROLE_DECODE;
     if (cli_open_codec(&job->opt->common, &s, &job->ctx) != 0)
         return -1;
     job->t_load = cli_now() - t0;

@@ -177,6 +177,7 @@ static int encode_image(EncodeJob *job)
     s.quality = o->quality;
     s.entropy = o->entropy;
     s.keep_icc = o->keep_icc;
+    s.roles = AECIMG_ROLE_ENCODE;
     if (cli_open_codec(&o->common, &s, &job->ctx) != 0)
         return -1;
     job->t_load = cli_now() - t0;

@@ -548,6 +548,7 @@ int cli_run_version(const CliCommon *c)
     int err;
 
     aecimg_default_settings(&s);
+    s.roles = 0; /* naming the model needs no transform */
     err = open_quietly(c, &s, &ctx);
     /* The versions are worth printing even when the model is missing; the model line says why. */
     print_version(ctx, err);

@@ -66,6 +66,12 @@ enum {
     AECIMG_ERR_INTERNAL = -16,
 };
 
+/* What a context is opened for (AecimgSettings.roles). */
+enum {
+    AECIMG_ROLE_ENCODE = 1,
+    AECIMG_ROLE_DECODE = 2,
+};
+
 /* Entropy stages of the latent payload (values as stored in the container). */
 enum {
     AECIMG_ENTROPY_AUTO = 0, /* encoder codes with both stages and keeps the smaller */
@@ -97,6 +103,9 @@ typedef struct AecimgSettings {
      * with a margin wide enough that the result is identical for every tile size: memory is bounded by
      * the tile, not the image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
     uint32_t tile_size;
+    /* AECIMG_ROLE_* bits: the transforms aecimg_open prepares (weights rearranged for the CPU's
+     * kernels).  Default both; a role left out is prepared when first used. */
+    int roles;
 } AecimgSettings;
 
 /* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
@@ -131,7 +140,8 @@ AECIMG_API unsigned aecimg_api_version(void);     /* AECIMG_API_VERSION of the l
 AECIMG_API const char *aecimg_strerror(int err);
 
 AECIMG_API void aecimg_default_settings(AecimgSettings *s);
-/* Loads the model and prepares a context.  On error *ctx stays NULL. */
+/* Loads the model and prepares a context.  On error *ctx stays NULL.  A context serves one call at
+ * a time; it keeps its working memory (bounded by the tile size) between calls until closed. */
 AECIMG_API int aecimg_open(AecimgContext **ctx, const AecimgSettings *s);
 AECIMG_API void aecimg_close(AecimgContext **ctx);
 
