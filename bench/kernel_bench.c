@@ -110,9 +110,9 @@ static double executed_flops(const NetLayer *l, Shape in, Shape out)
     return 2.0 * in.c * out.c * t * t * ((out.h + m - 1) / m) * ((out.w + m - 1) / m);
 }
 
-/* Times every conv and GDN layer of one network; returns its total FLOPs and seconds. */
-static void bench_network(const Network *n, const char *name, Shape s, int threads, double peak, double *flops,
-                          double *secs)
+/* Times every conv and GDN layer of one network; adds its direct-equivalent FLOPs, executed FLOPs
+ * and seconds to sums[0..2]. */
+static void bench_network(const Network *n, const char *name, Shape s, int threads, double peak, double sums[3])
 {
     for (uint32_t i = 0; i < n->layer_count; i++) {
         const NetLayer *l = &n->layers[i];
@@ -130,8 +130,9 @@ static void bench_network(const Network *n, const char *name, Shape s, int threa
                 snprintf(what, sizeof what, "%s %d", l->op == MODEL_OP_GDN ? "gdn" : "igdn", s.c);
             printf("| %s | %s %u | %s | %dx%d | %.2f | %.2f | %.1f | %.1f | %.0f%% |\n", n->kernels->level, name, i,
                    what, s.w, s.h, f * 1e-9, t * 1e3, g, x, 100 * x / peak);
-            *flops += f;
-            *secs += t;
+            sums[0] += f;
+            sums[1] += executed_flops(l, s, out);
+            sums[2] += t;
             free(j.src);
             free(j.dst);
         }
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
     const uint32_t st = m.stride;
     const Shape image = {(int)((height + st - 1) / st * st), (int)((width + st - 1) / st * st), (int)m.image_channels};
     const Shape latent = {image.h / (int)st, image.w / (int)st, (int)m.latent_channels};
-    double totals[3][2][2] = {{{0}}};
+    double totals[3][2][3] = {{{0}}};
     for (int level = lowest; level <= best; level++) {
         NnKernels k;
         nn_kernels_init(&k, level);
@@ -181,18 +182,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "kernel_bench: out of memory\n");
             return 1;
         }
-        bench_network(&a, "analysis", image, threads, peak, &totals[level][0][0], &totals[level][0][1]);
-        bench_network(&s, "synthesis", latent, threads, peak, &totals[level][1][0], &totals[level][1][1]);
+        bench_network(&a, "analysis", image, threads, peak, totals[level][0]);
+        bench_network(&s, "synthesis", latent, threads, peak, totals[level][1]);
         network_free(&a);
         network_free(&s);
     }
-    printf("\n## Totals (conv + GDN layers)\n\n| level | network | GFLOP | ms | GFLOP/s | of peak |\n"
-           "|---|---|---:|---:|---:|---:|\n");
+    printf("\n## Totals (conv + GDN layers)\n\n| level | network | GFLOP | ms | GFLOP/s | executed GFLOP/s | of peak |\n"
+           "|---|---|---:|---:|---:|---:|---:|\n");
     for (int level = lowest; level <= best; level++)
         for (int net = 0; net < 2; net++) {
-            double f = totals[level][net][0], t = totals[level][net][1], g = f / t * 1e-9;
-            printf("| %s | %s | %.2f | %.1f | %.1f | %.0f%% |\n", level == 0 ? "c" : level == 1 ? "avx2" : "avx512",
-                   net ? "synthesis" : "analysis", f * 1e-9, t * 1e3, g, 100 * g / peak);
+            double f = totals[level][net][0], x = totals[level][net][1] / totals[level][net][2] * 1e-9;
+            double t = totals[level][net][2];
+            printf("| %s | %s | %.2f | %.1f | %.1f | %.1f | %.0f%% |\n", names[level], net ? "synthesis" : "analysis",
+                   f * 1e-9, t * 1e3, f / t * 1e-9, x, 100 * x / peak);
         }
     model_file_free(&m);
     return 0;
