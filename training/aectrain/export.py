@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -53,6 +54,16 @@ def psnr_checks(path, images):
     return out
 
 
+def copy_logs(run, out):
+    """The run's loss/bpp/PSNR logs go beside the model: MODEL.train.csv and MODEL.eval.csv."""
+    stem = os.path.splitext(out)[0]
+    for name in ("train.csv", "eval.csv"):
+        src = os.path.join(run, name)
+        if os.path.exists(src):
+            shutil.copyfile(src, "%s.%s" % (stem, name))
+            print("  log %s.%s" % (stem, name))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True)
@@ -71,6 +82,7 @@ def main(argv=None):
     meta.update(psnr_checks(args.out, args.check_images))
     digest = modelfile.write(model, args.out, meta, fp16=not args.fp32)
     print("wrote %s (%d bytes, sha256 %s, step %d)" % (args.out, os.path.getsize(args.out), digest, step))
+    copy_logs(args.run, args.out)
     for k, v in meta.items():
         if k.startswith("check."):
             print("  %s = %s dB" % (k, v))
