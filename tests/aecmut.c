@@ -211,6 +211,7 @@ int main(int argc, char **argv)
                 break;
             pos += 12 + (size_t)len;
         }
+        free(b.p);
         return 0;
     }
     if (argc < 4)
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
         if (off > len || bytes.n > len - off)
             die("bytes past the end of the %s chunk", argv[4]);
         memcpy(b.p + pos + 8 + off, bytes.p, bytes.n);
+        free(bytes.p);
         repair_crc(&b, pos);
     } else if (strcmp(cmd, "length") == 0 && argc == 6) {
         store_be32(b.p + find_chunk(&b, argv[4]), (uint32_t)number(argv[5]));
@@ -247,6 +249,8 @@ int main(int argc, char **argv)
             memcpy(nb.p + pos + 8, data.p, data.n);
         memcpy(nb.p + pos + 12 + data.n, b.p + pos, b.n - pos);
         repair_crc(&nb, pos);
+        free(data.p);
+        free(b.p);
         b = nb;
     } else if (strcmp(cmd, "drop") == 0 && argc == 5) {
         size_t pos = find_chunk(&b, argv[4]), len = 12 + (size_t)load_be32(b.p + pos);
@@ -276,9 +280,11 @@ int main(int argc, char **argv)
         if (more.n)
             memcpy(b.p + b.n, more.p, more.n);
         b.n += more.n;
+        free(more.p);
     } else {
         die("unknown command or wrong arguments: %s", cmd);
     }
     write_file(out, b.p, b.n);
+    free(b.p);
     return 0;
 }

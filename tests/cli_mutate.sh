@@ -78,6 +78,13 @@ encode_ok_or_fails() {
 
 size_of() { wc -c <"$1" | tr -d ' '; }
 
+# mutate ARGS...: tests/aecmut ARGS; a failure of the helper is a failure of the test.
+mutate() {
+    "$mut" "$@" && return 0
+    fail "aecmut $* failed"
+    return 1
+}
+
 # offsets SIZE COUNT: every offset below 16 (the signature and the first chunk header), then about
 # COUNT more spread over the rest.
 offsets() {
@@ -97,10 +104,10 @@ for name in ok-40x24-rgba-zstd ok-96x64-rgb-rans ok-48x32-icc; do
     f=$corpus/$name.aec
     size=$(size_of "$f")
     for at in $(offsets "$size" 20); do
-        "$mut" truncate "$f" "$tmp/in/t.aec" "$at" && decode_fails "$name cut to $at bytes" "$tmp/in/t.aec"
+        mutate truncate "$f" "$tmp/in/t.aec" "$at" && decode_fails "$name cut to $at bytes" "$tmp/in/t.aec"
     done
     for bit in $(bits "$size" 30); do
-        "$mut" flip "$f" "$tmp/in/b.aec" "$bit" && decode_fails "$name with bit $bit inverted" "$tmp/in/b.aec"
+        mutate flip "$f" "$tmp/in/b.aec" "$bit" && decode_fails "$name with bit $bit inverted" "$tmp/in/b.aec"
     done
 done
 
@@ -111,7 +118,7 @@ for field in "AHDR 0 00" "AHDR 0 ff" "AHDR 1 ffffffff" "AHDR 5 00000000" "AHDR 1
     "AQNT 1 ff" "ALAT 0 0000" "ALAT 2 00000000" "ALAT 6 ffffffff" "ADAT 0 00" "ADAT 1 01" "ADAT 2 ffff" \
     "ADAT 4 ffffffff" "ALPH 0 00" "ALPH 5 ff"; do
     # shellcheck disable=SC2086 # TYPE OFFSET HEX
-    "$mut" set "$f" "$tmp/in/h.aec" $field && decode_fails "ok-40x24-rgba-zstd with $field" "$tmp/in/h.aec"
+    mutate set "$f" "$tmp/in/h.aec" $field && decode_fails "ok-40x24-rgba-zstd with $field" "$tmp/in/h.aec"
 done
 for f in "$corpus"/err-*.aec; do
     decode_fails "${f##*/}" "$f"
@@ -127,10 +134,10 @@ for name in $inputs; do
     ext=${name##*.}
     # Every truncation loses pixel data or the end marker: it must fail.
     for at in $(offsets "$size" 8 | awk 'NR % 2 == 0'); do
-        "$mut" truncate "$f" "$tmp/in/t.$ext" "$at" && encode_ok_or_fails "$name cut to $at bytes" "$tmp/in/t.$ext" yes
+        mutate truncate "$f" "$tmp/in/t.$ext" "$at" && encode_ok_or_fails "$name cut to $at bytes" "$tmp/in/t.$ext" yes
     done
     for bit in $(bits "$size" 12); do
-        "$mut" flip "$f" "$tmp/in/b.$ext" "$bit" && encode_ok_or_fails "$name with bit $bit inverted" "$tmp/in/b.$ext" no
+        mutate flip "$f" "$tmp/in/b.$ext" "$bit" && encode_ok_or_fails "$name with bit $bit inverted" "$tmp/in/b.$ext" no
     done
 done
 

@@ -130,7 +130,7 @@ check "--max-pixels 0: usage error" status_is 2 "$dec" --max-pixels 0 -o "$d/c.p
 check "--max-pixels above 65535^2: usage error" status_is 2 "$enc" --max-pixels 4294836226 -o "$d/c.aec" "$tmp/src.ppm"
 check "--info ignores the limit" status_is 0 "$dec" --max-pixels 1 --info "$tmp/src.aec"
 # A valid 65535x65535 header over a tiny payload: refused before anything is allocated for it.
-"$mut" set "$tmp/src.aec" "$d/huge.aec" AHDR 1 0000ffff0000ffff
+"$mut" set "$tmp/src.aec" "$d/huge.aec" AHDR 1 0000ffff0000ffff || fail "aecmut set failed"
 check "decode of a 65535x65535 header: exit 1 at the default limit" status_is 1 "$dec" -o "$d/huge.png" "$d/huge.aec"
 check "no temporary file after refused runs" no_temp_files "$d"
 
