@@ -4,7 +4,7 @@
  * keep right.  Each input is therefore parsed twice: as it is (the signature, section table and
  * hash checks), and with the hash recomputed, so that the section parsers (META, ARCH, TENS, RATE,
  * CDFS) and the shape checks see the mutated bytes.  A model that parses must build into networks,
- * as aecimg_open would do with it. */
+ * as aecimg_open does with it: the loader has to refuse whatever the kernels cannot run. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,16 +32,17 @@ static void parse_and_build(const uint8_t *data, size_t size)
     NnKernels k;
     nn_kernels_init(&k, NN_CPU_C);
     Network a, s;
-    if (network_build(&a, &m, MODEL_NET_ANALYSIS, &k) == 0) {
-        if (network_build(&s, &m, MODEL_NET_SYNTHESIS, &k) == 0) {
-            int oh, ow;
-            network_out_size(&s, 1, 1, &oh, &ow);
-            if ((uint32_t)oh != m.stride || (uint32_t)ow != m.stride)
-                abort();
-            network_free(&s);
-        }
-        network_free(&a);
-    }
+    if (network_build(&a, &m, MODEL_NET_ANALYSIS, &k) != 0 || network_build(&s, &m, MODEL_NET_SYNTHESIS, &k) != 0)
+        abort();
+    int oh, ow;
+    network_out_size(&s, 1, 1, &oh, &ow);
+    if ((uint32_t)oh != m.stride || (uint32_t)ow != m.stride)
+        abort();
+    network_out_size(&a, (int)m.stride, (int)m.stride, &oh, &ow);
+    if (oh != 1 || ow != 1)
+        abort();
+    network_free(&s);
+    network_free(&a);
     model_file_free(&m);
 }
 
