@@ -3,9 +3,8 @@
 
 #include <stdlib.h>
 
-#include <zstd.h>
-
 #include "internal.h"
+#include "zstd_mem.h"
 
 #define ALPHA_ZSTD_LEVEL 19
 
@@ -30,11 +29,13 @@ int alpha_encode(const uint8_t *pixels, uint32_t w, uint32_t h, uint32_t channel
             left = a;
         }
     }
-    size_t size = ZSTD_compress(buf, bound, plane, n, ALPHA_ZSTD_LEVEL);
+    ZSTD_CCtx *cctx = zstd_cctx_new();
+    size_t size = cctx ? ZSTD_compressCCtx(cctx, buf, bound, plane, n, ALPHA_ZSTD_LEVEL) : 0;
+    ZSTD_freeCCtx(cctx);
     free(plane);
-    if (ZSTD_isError(size)) {
+    if (!cctx || ZSTD_isError(size)) {
         free(buf);
-        return AECIMG_ERR_INTERNAL;
+        return cctx ? zstd_error(size, AECIMG_ERR_INTERNAL) : AECIMG_ERR_NO_MEMORY;
     }
     *out = buf;
     *out_size = size;
@@ -49,10 +50,13 @@ int alpha_decode(const uint8_t *in, size_t size, uint8_t *pixels, uint32_t w, ui
     RETURN_ERROR_IF(content != n, AECIMG_ERR_CORRUPT);
     uint8_t *plane = malloc(n);
     RETURN_ERROR_IF(!plane, AECIMG_ERR_NO_MEMORY);
-    size_t got = ZSTD_decompress(plane, n, in, size);
-    if (ZSTD_isError(got) || got != n) {
+    ZSTD_DCtx *dctx = zstd_dctx_new();
+    size_t got = dctx ? ZSTD_decompressDCtx(dctx, plane, n, in, size) : 0;
+    ZSTD_freeDCtx(dctx);
+    if (!dctx || ZSTD_isError(got) || got != n) {
         free(plane);
-        return AECIMG_ERR_CORRUPT;
+        return !dctx ? AECIMG_ERR_NO_MEMORY : ZSTD_isError(got) ? zstd_error(got, AECIMG_ERR_CORRUPT)
+                                                                : AECIMG_ERR_CORRUPT;
     }
     for (size_t y = 0; y < h; y++) {
         uint8_t left = 0;

@@ -2,12 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
-#include <zstd.h>
-
 #include "entropy.h"
 #include "internal.h"
 #include "quant.h"
+#include "zstd_mem.h" /* zstd.h with its static-linking API: ZSTD_getFrameHeader */
 
 /* Level 22 gains under 2% on this layout (bench/entropy.md) for up to 4 times the time. */
 #define ZSTD_STAGE_LEVEL 19
@@ -166,19 +164,21 @@ static size_t pack_bound(size_t n)
     return 3 * map_bytes(n) + VARINT_MAX_BYTES * n;
 }
 
-/* One zstd frame with its content size and checksum, so damage inside it is detected. */
-static size_t compress_checked(uint8_t *dst, size_t cap, const uint8_t *src, size_t size)
+/* One zstd frame with its content size and checksum, so damage inside it is detected.
+ * Returns 0 with the frame's size in *written, or an AECIMG_ERR_*. */
+static int compress_checked(uint8_t *dst, size_t cap, const uint8_t *src, size_t size, size_t *written)
 {
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    if (!cctx)
-        return (size_t)-1;
+    ZSTD_CCtx *cctx = zstd_cctx_new();
+    RETURN_ERROR_IF(!cctx, AECIMG_ERR_NO_MEMORY);
     size_t n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_STAGE_LEVEL);
     if (!ZSTD_isError(n))
         n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
     if (!ZSTD_isError(n))
         n = ZSTD_compress2(cctx, dst, cap, src, size);
     ZSTD_freeCCtx(cctx);
-    return n;
+    RETURN_ERROR_IF(ZSTD_isError(n), zstd_error(n, AECIMG_ERR_INTERNAL));
+    *written = n;
+    return 0;
 }
 
 static int check_symbols(const int32_t *symbols, size_t n)
@@ -218,10 +218,10 @@ static int zstd_encode(const EntropyParams *p, const int32_t *symbols, EntropySt
     out->sizes = malloc(sizeof *out->sizes);
     if (err == 0 && (!out->data || !out->sizes))
         err = AECIMG_ERR_NO_MEMORY;
-    const size_t n = err ? 0 : compress_checked(out->data, bound, raw, raw_size);
+    size_t n = 0;
+    if (err == 0)
+        err = compress_checked(out->data, bound, raw, raw_size, &n);
     free(raw);
-    if (err == 0 && ZSTD_isError(n))
-        err = AECIMG_ERR_INTERNAL;
     if (err) {
         entropy_streams_free(out);
         return err;
@@ -257,10 +257,17 @@ static int zstd_decode(const EntropyParams *p, const uint8_t *const *streams, co
     int32_t *layout = malloc(n * sizeof *layout);
     uint32_t *order = malloc(p->channels * sizeof *order);
     int err = raw && layout && order ? zstd_channel_order(p, order) : AECIMG_ERR_NO_MEMORY;
+    ZSTD_DCtx *dctx = err == 0 ? zstd_dctx_new() : NULL;
+    if (err == 0 && !dctx)
+        err = AECIMG_ERR_NO_MEMORY;
     if (err == 0) {
-        size_t got = ZSTD_decompress(raw, content, streams[0], sizes[0]);
-        err = ZSTD_isError(got) || got != content ? AECIMG_ERR_ENTROPY : zstd_unpack(raw, content, layout, n);
+        size_t got = ZSTD_decompressDCtx(dctx, raw, content, streams[0], sizes[0]);
+        if (ZSTD_isError(got))
+            err = zstd_error(got, AECIMG_ERR_ENTROPY);
+        else
+            err = got != content ? AECIMG_ERR_ENTROPY : zstd_unpack(raw, content, layout, n);
     }
+    ZSTD_freeDCtx(dctx);
     if (err == 0)
         zstd_scatter(p, order, layout, symbols);
     free(raw);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nn.h"
 #include "sha256.h"
 
 #define SECTION_COUNT 5
@@ -196,6 +197,8 @@ static int check_layer(const ModelLayer *l, uint32_t *channels, uint32_t *scale)
         uint32_t c = l->p[0];
         uint32_t gdims[2] = {c, c};
         RETURN_ERROR_IF(c != *channels, AECIMG_ERR_MODEL_INVALID);
+        /* The kernels keep a pixel's channels on the stack; a wider GDN is no model of this codec. */
+        RETURN_ERROR_IF(c > NN_GDN_MAX_CHANNELS, AECIMG_ERR_MODEL_INVALID);
         RETURN_ERROR_IF(!tensor_has_shape(l->t[0], 1, &c), AECIMG_ERR_MODEL_INVALID);
         RETURN_ERROR_IF(!tensor_has_shape(l->t[1], 2, gdims), AECIMG_ERR_MODEL_INVALID);
         for (size_t i = 0; i < c; i++)

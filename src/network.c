@@ -132,6 +132,11 @@ static float *alloc_big(size_t floats)
     return p;
 }
 
+void network_out_size(const Network *n, int h, int w, int *oh, int *ow)
+{
+    walk_shapes(n, h, w, oh, ow);
+}
+
 float *network_input(const Network *n, NetWorkspace *ws, int h, int w)
 {
     int oh, ow;

@@ -23,6 +23,9 @@ typedef struct Network {
 int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads);
 void network_free(Network *n);
 
+/* Output size of the network for an h x w input. */
+void network_out_size(const Network *n, int h, int w, int *oh, int *ow);
+
 /* How far an input edge reaches into the output: the rows (likewise columns) next to a cut edge of
  * the input whose values depend on the zero padding there, in output units. A tile cut out of a
  * larger tensor matches the whole-tensor result exactly beyond this many rows from each cut edge

@@ -1138,6 +1138,63 @@ static double psnr_against_crop(const AecimgImage *img, const AecimgImage *crop)
     return 10 * log10(255.0 * 255.0 / (mse > 0 ? mse : 1e-10));
 }
 
+/* A 16x16 flat gray progressive JPEG (libjpeg's jpeg_simple_progression): 6 scans. */
+static const char flat_progressive_jpeg[] =
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912130f"
+    "141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc2000b08001000100101"
+    "1100ffc40014000100000000000000000000000000000000ffda00080101000000010fffc400141001000000000000000000"
+    "00000000000020ffda00080101000105021fffc40014100100000000000000000000000000000020ffda0008010100063f02"
+    "1fffc40014100100000000000000000000000000000020ffda0008010100013f211fffda00080101000000100fffc4001410"
+    "0100000000000000000000000000000020ffda0008010100013f101fffd9";
+
+/* The flat JPEG with its second scan (and the table before the third) repeated `extra` times. */
+static uint8_t *many_scans(size_t extra, size_t *size)
+{
+    const size_t n = strlen(flat_progressive_jpeg) / 2;
+    uint8_t base[512];
+    assert_true(n <= sizeof base);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(flat_progressive_jpeg + 2 * i, "%2x", &v), 1);
+        base[i] = (uint8_t)v;
+    }
+    size_t sos[3], found = 0;
+    for (size_t i = 0; i + 1 < n && found < 3; i++)
+        if (base[i] == 0xff && base[i + 1] == 0xda)
+            sos[found++] = i;
+    assert_int_equal(found, 3);
+    const size_t scan = sos[2] - sos[1];
+    *size = n + extra * scan;
+    uint8_t *out = malloc(*size), *p = out;
+    assert_non_null(out);
+    memcpy(p, base, sos[2]);
+    p += sos[2];
+    for (size_t k = 0; k < extra; k++, p += scan)
+        memcpy(p, base + sos[1], scan);
+    memcpy(p, base + sos[2], n - sos[2]);
+    return out;
+}
+
+/* A progressive file of many scans, each costing a pass over the image, is refused past 500. */
+static void test_jpeg_scan_limit(void)
+{
+    size_t size;
+    uint8_t *jpeg = many_scans(0, &size);
+    AecimgImage img;
+    read_ok(jpeg, size, AECIMG_DEFAULT_MAX_PIXELS, &img);
+    assert_int_equal(img.width, 16);
+    assert_int_equal(img.channels, 1);
+    aecimg_image_free(&img);
+    free(jpeg);
+    jpeg = many_scans(494, &size); /* 500 scans */
+    read_ok(jpeg, size, AECIMG_DEFAULT_MAX_PIXELS, &img);
+    aecimg_image_free(&img);
+    free(jpeg);
+    jpeg = many_scans(495, &size);
+    read_refused(jpeg, size, AECIMG_DEFAULT_MAX_PIXELS, "JPEG: more than 500 scans");
+    free(jpeg);
+}
+
 static void test_jpeg(void **state)
 {
     (void)state;
@@ -1187,6 +1244,7 @@ static void test_jpeg(void **state)
     jpeg = read_fixture("cmyk-16x16.jpg", &size);
     read_refused(jpeg, size, AECIMG_DEFAULT_MAX_PIXELS, "CMYK");
     free(jpeg);
+    test_jpeg_scan_limit();
 }
 
 int main(void)

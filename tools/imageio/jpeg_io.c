@@ -23,11 +23,18 @@ typedef struct JpegError {
     size_t err_size;
 } JpegError;
 
+/* Each scan of a progressive file may cost a pass over every block of the image while taking a few
+ * bytes of the file (an end-of-band run covers 32767 blocks), so a small file with thousands of
+ * scans takes minutes to decode.  libjpeg-turbo's advice (libjpeg.txt, its example programs) is to
+ * refuse such files with a progress monitor; real files have about 10 scans. */
+#define JPEG_MAX_SCANS 500
+
 /* State of one decode.  It lives in imageio_read_jpeg's frame, not in the frame that calls setjmp,
  * so whatever decode_jpeg stores in it stays valid after a longjmp (no volatile needed). */
 typedef struct JpegReader {
     struct jpeg_decompress_struct cinfo;
     JpegError error;
+    struct jpeg_progress_mgr progress;
     uint64_t max_pixels;
     AecimgImage out;
 } JpegReader;
@@ -39,6 +46,15 @@ static void on_error(j_common_ptr cinfo)
     e->mgr.format_message(cinfo, msg);
     imageio_set_error(e->err, e->err_size, "JPEG: %s", msg);
     longjmp(e->jump, 1);
+}
+
+static void on_progress(j_common_ptr cinfo)
+{
+    JpegError *e = (JpegError *)cinfo->err;
+    if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > JPEG_MAX_SCANS) {
+        imageio_set_error(e->err, e->err_size, "JPEG: more than %d scans", JPEG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
 }
 
 /* Warnings and trace messages stay silent, except that running out of data is fatal: libjpeg
@@ -72,6 +88,8 @@ static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
     if (setjmp(r->error.jump))
         return -1;
     jpeg_create_decompress(&r->cinfo);
+    r->progress.progress_monitor = on_progress;
+    r->cinfo.progress = &r->progress; /* after jpeg_create_decompress, which clears the field */
     jpeg_mem_src(&r->cinfo, data, (unsigned long)size);
     jpeg_save_markers(&r->cinfo, JPEG_APP0 + 2, 0xffff); /* APP2 holds the ICC profile */
     jpeg_read_header(&r->cinfo, TRUE);
