@@ -8,37 +8,19 @@
 # likewise make aec-encode fail cleanly, or (a flipped bit that the format does not protect)
 # succeed with a valid .aec.  Uses the tiny test model.  Exit 0 pass, 1 fail, 77 skip.
 
-LC_ALL=C
-export LC_ALL
-
-srcdir_abs=$(cd "${top_srcdir:-.}" && pwd) || exit 1
-builddir_abs=$(cd "${top_builddir:-.}" && pwd) || exit 1
-enc=$builddir_abs/tools/aec-encode
-dec=$builddir_abs/tools/aec-decode
-mut=$builddir_abs/tests/aecmut
+. "${top_srcdir:-.}/tests/cli_lib.sh"
 corpus=$srcdir_abs/tests/conformance
 AECIMG_MODEL=$srcdir_abs/tests/vectors/tiny.aecm
 export AECIMG_MODEL
-for tool in "$enc" "$dec" "$mut"; do
-    if [ ! -x "$tool" ]; then
-        echo "SKIP: $tool is not built"
-        exit 77
-    fi
-done
+require_tools "$enc" "$dec" "$mut"
 # Under sanitizers or valgrind a run takes longer; a hang is what the limit is for.
 limit=${AEC_TEST_TIMEOUT:-60}
 run_limited=
 command -v timeout >/dev/null 2>&1 && run_limited="timeout $limit"
 
-tmp=$builddir_abs/tests/tmp/mutate.$$
-rm -rf "$tmp"
+make_tmp mutate
 mkdir -p "$tmp/in" "$tmp/out" || exit 1
-trap 'rm -rf "$tmp"; rmdir "$builddir_abs/tests/tmp" 2>/dev/null' 0
-trap 'exit 1' 1 2 15
-
 runs=0
-failed=0
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 # clean_failure TOOL STATUS OUT: status 1, one "TOOL: " line on stderr, nothing in $tmp/out.
 clean_failure() {

@@ -3,43 +3,16 @@
 # Run by make check, which passes top_srcdir and top_builddir; exit 0 pass, 1 fail, 77 skip.
 # Writes only under tests/tmp/ in the build tree, so it works from a read-only source tree.
 
-LC_ALL=C
-export LC_ALL
-
-srcdir_abs=$(cd "${top_srcdir:-.}" && pwd) || exit 1
-builddir_abs=$(cd "${top_builddir:-.}" && pwd) || exit 1
-enc=$builddir_abs/tools/aec-encode
-dec=$builddir_abs/tools/aec-decode
+. "${top_srcdir:-.}/tests/cli_lib.sh"
 images=$srcdir_abs/testimages
-
-if [ ! -x "$enc" ] || [ ! -x "$dec" ]; then
-    echo "SKIP: $enc or $dec is not built"
-    exit 77
-fi
+require_tools "$enc" "$dec"
 AECIMG_MODEL=${AECIMG_MODEL:-$srcdir_abs/models/default.aecm}
 export AECIMG_MODEL
 if [ ! -r "$AECIMG_MODEL" ]; then
     echo "SKIP: no model at $AECIMG_MODEL"
     exit 77
 fi
-
-tmp=$builddir_abs/tests/tmp/cli.$$
-rm -rf "$tmp"
-mkdir -p "$tmp" || exit 1
-trap 'rm -rf "$tmp"; rmdir "$builddir_abs/tests/tmp" 2>/dev/null' 0
-trap 'exit 1' 1 2 15
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# check DESCRIPTION COMMAND...: one line for the outcome of COMMAND.
-check() {
-    check_what=$1
-    shift
-    if "$@"; then pass "$check_what"; else fail "$check_what"; fi
-}
+make_tmp cli
 
 # exits STATUS COMMAND...: runs COMMAND with its stderr in $tmp/last.err; true if it exits STATUS.
 exits() {

@@ -3,38 +3,11 @@
 # only with -f, leave no temporary file, honour --max-pixels, and leave nothing behind when they
 # are interrupted by SIGINT or SIGTERM.  Uses the tiny test model.  Exit 0 pass, 1 fail, 77 skip.
 
-LC_ALL=C
-export LC_ALL
-
-srcdir_abs=$(cd "${top_srcdir:-.}" && pwd) || exit 1
-builddir_abs=$(cd "${top_builddir:-.}" && pwd) || exit 1
-enc=$builddir_abs/tools/aec-encode
-dec=$builddir_abs/tools/aec-decode
-mut=$builddir_abs/tests/aecmut
+. "${top_srcdir:-.}/tests/cli_lib.sh"
 AECIMG_MODEL=$srcdir_abs/tests/vectors/tiny.aecm
 export AECIMG_MODEL
-for tool in "$enc" "$dec" "$mut"; do
-    if [ ! -x "$tool" ]; then
-        echo "SKIP: $tool is not built"
-        exit 77
-    fi
-done
-
-tmp=$builddir_abs/tests/tmp/safety.$$
-rm -rf "$tmp"
-mkdir -p "$tmp" || exit 1
-trap 'rm -rf "$tmp"; rmdir "$builddir_abs/tests/tmp" 2>/dev/null' 0
-trap 'exit 1' 1 2 15
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() {
-    check_what=$1
-    shift
-    if "$@"; then pass "$check_what"; else fail "$check_what"; fi
-}
+require_tools "$enc" "$dec" "$mut"
+make_tmp safety
 
 # status_is WANT COMMAND...: COMMAND exits WANT; its stderr is in $tmp/err.
 status_is() {
