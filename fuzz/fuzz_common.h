@@ -1,4 +1,5 @@
-/* fuzz_common.h: what the codec harnesses share: one context on the tiny test model. */
+/* fuzz_common.h: what the harnesses share: one context on the tiny test model, and a check that a
+ * returned image's buffers are whole. */
 #ifndef AECIMG_FUZZ_COMMON_H
 #define AECIMG_FUZZ_COMMON_H
 
@@ -14,7 +15,7 @@
 /* The tiny model of tests/vectors, or the model named by AECIMG_FUZZ_MODEL (which must be the
  * tiny model too for the committed corpora to get past the model-hash check).  One thread: the
  * harnesses must be deterministic, and libFuzzer runs its own jobs side by side. */
-static AecimgContext *fuzz_open_tiny(void)
+static inline AecimgContext *fuzz_open_tiny(void)
 {
     const char *env = getenv("AECIMG_FUZZ_MODEL");
     AecimgSettings s;
@@ -30,6 +31,20 @@ static AecimgContext *fuzz_open_tiny(void)
         abort();
     }
     return ctx;
+}
+
+/* Reads every byte of the pixels and the ICC profile, so that ASan and MSan see a short or
+ * uninitialized buffer. */
+static inline void fuzz_touch_image(const AecimgImage *img)
+{
+    size_t n = (size_t)img->width * img->height * img->channels;
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += img->pixels[i];
+    for (size_t i = 0; i < img->icc_size; i++)
+        sum += img->icc[i];
+    if (sum == 0xffffffffu)
+        abort();
 }
 
 #endif
