@@ -1,4 +1,5 @@
-/* entropy_bench.c: latent payload of the rANS and zstd stages against the ideal code length, and decode speed. */
+/* entropy_bench.c: latent payload of the ctx, rANS and zstd stages against their ideal code lengths, and the
+ * entropy decoders' speed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,18 @@
 #define BENCH_MAX_QUALITIES 101
 #define BENCH_DECODE_REPEATS 5
 
-typedef struct Sums {
-    double rans, zstd, ideal, file_rans, file_zstd, pixels, symbols, streams;
+/* The two table-driven stages, measured the same way. */
+enum { STAGE_RANS, STAGE_CTX, STAGES };
+static const char *const stage_names[STAGES] = {"rANS", "ctx"};
+
+typedef struct StageSums {
+    double payload, ideal, file, streams;
     double sym_time[2], decode_time[2]; /* 1 and 2 threads */
+} StageSums;
+
+typedef struct Sums {
+    StageSums st[STAGES];
+    double zstd, file_zstd, pixels, symbols;
     int images;
 } Sums;
 
@@ -64,8 +74,9 @@ static double ideal_bits(const ModelFile *m, int q, const int32_t *sym, size_t p
     return bits;
 }
 
-/* Fastest of a few runs of the rANS decoder alone. */
-static double time_rans_decode(const EntropyParams *p, const EntropyStreams *s, int32_t *out)
+/* Fastest of a few runs of a stage's decoder alone. */
+static double time_symbol_decode(const EntropyStage *stage, const EntropyParams *p, const EntropyStreams *s,
+                                 int32_t *out)
 {
     const uint8_t *ptrs[AEC_MAX_STREAMS];
     size_t off = 0;
@@ -76,7 +87,7 @@ static double time_rans_decode(const EntropyParams *p, const EntropyStreams *s, 
     double best = 1e9;
     for (int r = 0; r < BENCH_DECODE_REPEATS; r++) {
         double t0 = now();
-        if (entropy_rans.decode(p, ptrs, s->sizes, s->count, out) != 0)
+        if (stage->decode(p, ptrs, s->sizes, s->count, out) != 0)
             return -1;
         best = fmin(best, now() - t0);
     }
@@ -93,14 +104,14 @@ static double time_decode(AecimgContext *ctx, const uint8_t *file, size_t size)
     return err ? -1 : t;
 }
 
-/* The same container with the rANS streams instead of the zstd ones. */
-static int rewrite_with(const AecContainer *zc, const EntropyStreams *s, uint8_t **file, size_t *size)
+/* The same container with another stage's streams instead of the zstd ones. */
+static int rewrite_with(const AecContainer *zc, int entropy, const EntropyStreams *s, uint8_t **file, size_t *size)
 {
     AecContainer *c = malloc(sizeof *c);
     if (!c)
         return -1;
     *c = *zc;
-    c->entropy = AECIMG_ENTROPY_RANS;
+    c->entropy = (uint32_t)entropy;
     c->stream_count = s->count;
     size_t off = 0;
     for (uint32_t i = 0; i < s->count; i++) {
@@ -133,42 +144,58 @@ static void dump_symbols(const Bench *b, const char *image, int q, const AecCont
         fclose(f);
 }
 
-/* Symbols from the zstd file, then the rANS streams, sizes and times of both. */
-static int measure(const Bench *b, const char *image, int q, const AecContainer *zc, size_t zsize, Sums *s)
+/* One table-driven stage on these symbols: payload, ideal code length, whole file and decode times. */
+static int measure_stage(const Bench *b, int stage, EntropyParams *p, const AecContainer *zc, const int32_t *sym,
+                         int32_t *back, StageSums *s)
 {
     const size_t plane = (size_t)zc->latent_height * zc->latent_width, n = plane * zc->latent_channels;
-    int32_t *sym = malloc(n * sizeof *sym), *back = malloc(n * sizeof *back);
-    EntropyParams p = {b->model, q, zc->latent_channels, zc->latent_height, zc->latent_width, 1};
+    const EntropyStage *es = stage == STAGE_CTX ? &entropy_ctx : &entropy_rans;
     EntropyStreams rs = {0};
-    uint8_t *rfile = NULL;
-    size_t rsize = 0;
-    int err = sym && back ? entropy_zstd.decode(&p, zc->streams, zc->stream_sizes, zc->stream_count, sym) : -1;
-    if (err == 0 && b->dump_dir)
-        dump_symbols(b, image, q, zc, sym);
+    uint8_t *file = NULL;
+    size_t size = 0;
+    double ideal = 0;
+    p->threads = 1;
+    int err = stage == STAGE_CTX ? entropy_ctx_encode_measured(p, sym, &rs, &ideal) : es->encode(p, sym, &rs);
+    if (stage == STAGE_RANS)
+        ideal = ideal_bits(b->model, p->quality, sym, plane);
     if (err == 0)
-        err = entropy_rans.encode(&p, sym, &rs);
-    if (err == 0)
-        err = rewrite_with(zc, &rs, &rfile, &rsize);
+        err = rewrite_with(zc, es->id, &rs, &file, &size);
     for (int t = 0; t < 2 && err == 0; t++) {
-        p.threads = t + 1;
-        double ts = time_rans_decode(&p, &rs, back), td = time_decode(b->dec[t], rfile, rsize);
+        p->threads = t + 1;
+        double ts = time_symbol_decode(es, p, &rs, back), td = time_decode(b->dec[t], file, size);
         err = ts < 0 || td < 0 || memcmp(back, sym, n * sizeof *sym) ? -1 : 0;
         s->sym_time[t] += ts;
         s->decode_time[t] += td;
     }
     if (err == 0) {
-        s->rans += (double)rs.size;
+        s->payload += (double)rs.size;
+        s->ideal += ideal / 8;
+        s->file += (double)size;
+        s->streams += rs.count;
+    }
+    entropy_streams_free(&rs);
+    free(file);
+    return err;
+}
+
+/* Symbols from the zstd file, then the other stages' streams, sizes and times. */
+static int measure(const Bench *b, const char *image, int q, const AecContainer *zc, size_t zsize, Sums *s)
+{
+    const size_t plane = (size_t)zc->latent_height * zc->latent_width, n = plane * zc->latent_channels;
+    int32_t *sym = malloc(n * sizeof *sym), *back = malloc(n * sizeof *back);
+    EntropyParams p = {b->model, q, zc->latent_channels, zc->latent_height, zc->latent_width, 1};
+    int err = sym && back ? entropy_zstd.decode(&p, zc->streams, zc->stream_sizes, zc->stream_count, sym) : -1;
+    if (err == 0 && b->dump_dir)
+        dump_symbols(b, image, q, zc, sym);
+    for (int st = 0; st < STAGES && err == 0; st++)
+        err = measure_stage(b, st, &p, zc, sym, back, &s->st[st]);
+    if (err == 0) {
         s->zstd += (double)zc->payload_size;
-        s->ideal += ideal_bits(b->model, q, sym, plane) / 8;
-        s->file_rans += (double)rsize;
         s->file_zstd += (double)zsize;
         s->pixels += (double)zc->width * zc->height;
         s->symbols += (double)n;
-        s->streams += rs.count;
         s->images++;
     }
-    entropy_streams_free(&rs);
-    free(rfile);
     free(sym);
     free(back);
     return err;
@@ -208,22 +235,29 @@ static int bench_image(const Bench *b, const char *path, const int *qualities, i
 
 static void print_table(const int *qualities, int nq, const Sums *sums)
 {
-    printf("| quality | ideal B | rANS B | rANS/ideal | zstd B | rANS/zstd | bpp rANS | bpp zstd | streams |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| quality | ctx B | ctx/its ideal | rANS B | rANS/its ideal | zstd B | ctx/zstd | ctx/rANS | bpp ctx "
+           "| bpp rANS | bpp zstd | ctx streams | rANS streams |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int k = 0; k < nq; k++) {
         const Sums *s = &sums[k];
+        const StageSums *c = &s->st[STAGE_CTX], *r = &s->st[STAGE_RANS];
         const double n = s->images;
-        printf("| %d | %.0f | %.0f | %+.3f%% | %.0f | %+.1f%% | %.4f | %.4f | %.1f |\n", qualities[k], s->ideal / n,
-               s->rans / n, 100 * (s->rans / s->ideal - 1), s->zstd / n, 100 * (s->rans / s->zstd - 1),
-               8 * s->file_rans / s->pixels, 8 * s->file_zstd / s->pixels, s->streams / n);
+        printf("| %d | %.0f | %+.3f%% | %.0f | %+.3f%% | %.0f | %+.1f%% | %+.1f%% | %.4f | %.4f | %.4f | %.1f | %.1f |\n",
+               qualities[k], c->payload / n, 100 * (c->payload / c->ideal - 1), r->payload / n,
+               100 * (r->payload / r->ideal - 1), s->zstd / n, 100 * (c->payload / s->zstd - 1),
+               100 * (c->payload / r->payload - 1), 8 * c->file / s->pixels, 8 * r->file / s->pixels,
+               8 * s->file_zstd / s->pixels, c->streams / n, r->streams / n);
     }
-    printf("\n| quality | symbols/s, 1 thread | symbols/s, 2 threads | share of decode, 1 thread | 2 threads |\n");
-    printf("|---:|---:|---:|---:|---:|\n");
-    for (int k = 0; k < nq; k++) {
-        const Sums *s = &sums[k];
-        printf("| %d | %.3g | %.3g | %.2f%% | %.2f%% |\n", qualities[k], s->symbols / s->sym_time[0],
-               s->symbols / s->sym_time[1], 100 * s->sym_time[0] / s->decode_time[0],
-               100 * s->sym_time[1] / s->decode_time[1]);
+    for (int st = 0; st < STAGES; st++) {
+        printf("\n%s decoding:\n\n| quality | symbols/s, 1 thread | symbols/s, 2 threads | share of decode, 1 thread "
+               "| 2 threads |\n", stage_names[st]);
+        printf("|---:|---:|---:|---:|---:|\n");
+        for (int k = 0; k < nq; k++) {
+            const StageSums *s = &sums[k].st[st];
+            printf("| %d | %.3g | %.3g | %.2f%% | %.2f%% |\n", qualities[k], sums[k].symbols / s->sym_time[0],
+                   sums[k].symbols / s->sym_time[1], 100 * s->sym_time[0] / s->decode_time[0],
+                   100 * s->sym_time[1] / s->decode_time[1]);
+        }
     }
 }
 

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (!ctx)
         ctx = fuzz_open_tiny();
-    static const int stages[4] = {AECIMG_ENTROPY_ZSTD, AECIMG_ENTROPY_RANS, AECIMG_ENTROPY_AUTO,
+    static const int stages[4] = {AECIMG_ENTROPY_ZSTD, AECIMG_ENTROPY_RANS, AECIMG_ENTROPY_CTX,
                                   AECIMG_ENTROPY_AUTO};
     const uint32_t w = (data[0] & 63u) + 1, h = (data[1] & 63u) + 1, ch = (data[2] & 3u) + 1;
     const int has_icc = data[2] >> 2 & 1, entropy = stages[data[2] >> 3 & 3], quality = data[3] % 101;

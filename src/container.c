@@ -107,7 +107,9 @@ static int check_latent(const AecContainer *c)
 
 static int check_payload(const AecContainer *c)
 {
-    RETURN_ERROR_IF(c->entropy != AECIMG_ENTROPY_ZSTD && c->entropy != AECIMG_ENTROPY_RANS, AECIMG_ERR_UNSUPPORTED);
+    RETURN_ERROR_IF(c->entropy != AECIMG_ENTROPY_ZSTD && c->entropy != AECIMG_ENTROPY_RANS &&
+                        c->entropy != AECIMG_ENTROPY_CTX,
+                    AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(c->stream_count < 1 || c->stream_count > AEC_MAX_STREAMS, AECIMG_ERR_CORRUPT);
     return AECIMG_OK;
 }

@@ -1,4 +1,4 @@
-/* entropy.c: lookup of the entropy stages by container id, and the checks they share. */
+/* entropy.c: lookup of the entropy stages by container id, the checks they share, and parallel row-band streams. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +7,10 @@
 
 const EntropyStage *entropy_stage(int id)
 {
-    return id == AECIMG_ENTROPY_ZSTD ? &entropy_zstd : id == AECIMG_ENTROPY_RANS ? &entropy_rans : NULL;
+    return id == AECIMG_ENTROPY_ZSTD ? &entropy_zstd
+           : id == AECIMG_ENTROPY_RANS ? &entropy_rans
+           : id == AECIMG_ENTROPY_CTX  ? &entropy_ctx
+                                       : NULL;
 }
 
 int entropy_check_params(const EntropyParams *p)
@@ -24,4 +27,89 @@ void entropy_streams_free(EntropyStreams *s)
     free(s->data);
     free(s->sizes);
     memset(s, 0, sizeof *s);
+}
+
+void entropy_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uint32_t *y1)
+{
+    *y0 = (uint32_t)((uint64_t)height * i / count);
+    *y1 = (uint32_t)((uint64_t)height * (i + 1) / count);
+}
+
+int entropy_thread_count(const EntropyParams *p)
+{
+    return p->threads > 0 ? p->threads : 1;
+}
+
+/* Region ends of the bands in one buffer, each region as large as its band's worst case; total in *size. */
+static int plan_regions(const EntropyBandCoder *bc, const EntropyParams *p, const int32_t *symbols, uint32_t count,
+                        size_t *ends, size_t *size)
+{
+    *size = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t y0, y1;
+        size_t bound;
+        entropy_band(p->height, count, i, &y0, &y1);
+        FORWARD_IF_ERROR(bc->bound(bc->state, p, symbols, y0, y1, &bound));
+        RETURN_ERROR_IF(bound > SIZE_MAX - *size, AECIMG_ERR_NO_MEMORY);
+        *size += bound;
+        ends[i] = *size;
+    }
+    return 0;
+}
+
+static void keep_first_error(int *err, int e)
+{
+    if (e) {
+#pragma omp critical(entropy_band_error)
+        *err = *err ? *err : e;
+    }
+}
+
+/* Codes the bands in parallel, each into its own region, then packs the streams to the front of out->data. */
+int entropy_encode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const int32_t *symbols, uint32_t count,
+                         EntropyStreams *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t *ends = malloc(count * sizeof *ends), *offsets = malloc(count * sizeof *offsets), cap = 0;
+    out->sizes = malloc(count * sizeof *out->sizes);
+    int err = ends && offsets && out->sizes ? plan_regions(bc, p, symbols, count, ends, &cap) : AECIMG_ERR_NO_MEMORY;
+    out->data = err ? NULL : malloc(cap ? cap : 1);
+    if (err == 0 && !out->data)
+        err = AECIMG_ERR_NO_MEMORY;
+    if (err == 0) {
+#pragma omp parallel for num_threads(entropy_thread_count(p)) schedule(dynamic)
+        for (long i = 0; i < (long)count; i++) {
+            uint32_t y0, y1;
+            const size_t begin = i ? ends[i - 1] : 0;
+            entropy_band(p->height, count, (uint32_t)i, &y0, &y1);
+            keep_first_error(&err, bc->encode(bc->state, p, symbols, y0, y1, out->data + begin, ends[i] - begin,
+                                              &offsets[i], &out->sizes[i]));
+            offsets[i] += begin;
+        }
+    }
+    /* Moving each stream down to the end of the previous one never overwrites a later stream. */
+    for (uint32_t i = 0; err == 0 && i < count; i++) {
+        memmove(out->data + out->size, out->data + offsets[i], out->sizes[i]);
+        out->size += out->sizes[i];
+    }
+    out->count = count;
+    free(ends);
+    free(offsets);
+    if (err)
+        entropy_streams_free(out);
+    return err;
+}
+
+int entropy_decode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const uint8_t *const *streams,
+                         const size_t *sizes, uint32_t count, int32_t *symbols)
+{
+    RETURN_ERROR_IF(count < 1 || count > p->height, AECIMG_ERR_ENTROPY);
+    int err = 0;
+#pragma omp parallel for num_threads(entropy_thread_count(p)) schedule(dynamic)
+    for (long i = 0; i < (long)count; i++) {
+        uint32_t y0, y1;
+        entropy_band(p->height, count, (uint32_t)i, &y0, &y1);
+        keep_first_error(&err, bc->decode(bc->state, p, streams[i], sizes[i], y0, y1, symbols));
+    }
+    return err;
 }

@@ -36,8 +36,63 @@ typedef struct EntropyStage {
 
 extern const EntropyStage entropy_zstd;
 extern const EntropyStage entropy_rans;
+extern const EntropyStage entropy_ctx;
 
-/* Both stages use the model's tables at p->quality: the model must match the symbols' shape. */
+/* entropy_ctx's encoder that also adds up the ideal code length of its adapted tables, -log2(freq / total)
+ * over every coded range (escape parts included), into *ideal_bits: what the range coder's output is
+ * measured against. */
+int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out,
+                                double *ideal_bits);
+
+/* A coder of row-band streams: stream i of count codes the rows entropy_band() gives, of every channel, and
+ * each band is coded and decoded on its own, so bands run in parallel and the bytes never depend on threads. */
+typedef struct EntropyBandCoder {
+    const void *state; /* the coder's tables, shared read-only by the bands */
+    /* Worst-case coded size of rows [y0, y1); refuses symbols the decoder would refuse. */
+    int (*bound)(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1,
+                 size_t *bound);
+    /* Codes rows [y0, y1) into region[0 .. cap); the stream is region[*offset .. *offset + *size). */
+    int (*encode)(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1,
+                  uint8_t *region, size_t cap, size_t *offset, size_t *size);
+    /* Must check the stream completely and give AECIMG_ERR_ENTROPY for anything the encoder cannot produce. */
+    int (*decode)(const void *state, const EntropyParams *p, const uint8_t *data, size_t size, uint32_t y0,
+                  uint32_t y1, int32_t *symbols);
+} EntropyBandCoder;
+
+/* Rows [y0, y1) of band i of count (count <= height, so every band has a row). */
+void entropy_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uint32_t *y1);
+int entropy_encode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const int32_t *symbols, uint32_t count,
+                         EntropyStreams *out);
+int entropy_decode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const uint8_t *const *streams,
+                         const size_t *sizes, uint32_t count, int32_t *symbols);
+int entropy_thread_count(const EntropyParams *p);
+
+/* The escape code of the table coders (doc/container.md 3.5.2): a value outside [first, first + count) is
+ * coded as its distance z beyond the table, even above and odd below, split as z + 1 = 2^e + mantissa. */
+#define ENTROPY_ESC_EXP_BITS 5
+#define ENTROPY_ESC_CHUNK_BITS 16
+
+static inline uint64_t entropy_escape_distance(int32_t first, uint32_t count, int32_t v)
+{
+    const int64_t idx = (int64_t)v - first;
+    return idx < 0 ? 2 * (uint64_t)(-idx - 1) + 1 : 2 * (uint64_t)(idx - count);
+}
+
+static inline int64_t entropy_escape_value(int32_t first, uint32_t count, uint64_t z)
+{
+    const int64_t d = (int64_t)(z >> 1);
+    return z & 1 ? (int64_t)first - 1 - d : (int64_t)first + count + d;
+}
+
+static inline uint32_t entropy_escape_exponent(uint64_t z)
+{
+    uint32_t e = 0;
+    for (uint64_t u = (z + 1) >> 1; u; u >>= 1)
+        e++;
+    return e;
+}
+
+/* Every stage uses the model's tables at p->quality: the model must match the symbols' shape. */
 int entropy_check_params(const EntropyParams *p);
 /* The stage with this container id, or NULL. */
 const EntropyStage *entropy_stage(int id);

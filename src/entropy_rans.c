@@ -18,9 +18,6 @@
  * is small, so that the per-stream cost (4-byte state and 4-byte size) stays near 0.2% of it. */
 #define RANS_MAX_STREAMS 64
 #define RANS_STREAM_TARGET_BYTES 4096
-/* Escape code: the exponent of the distance beyond the table in 5 bits, then its mantissa bits. */
-#define RANS_ESC_EXP_BITS 5
-#define RANS_RAW_CHUNK 16
 /* Worst-case bytes: a symbol at most 2 (it adds at most 16 bits), an escape 8 (four symbols). */
 #define RANS_SYMBOL_MAX_BYTES 2
 #define RANS_ESCAPE_EXTRA_BYTES 6
@@ -49,13 +46,6 @@ typedef struct RansReader {
     const uint8_t *p, *end;
     uint32_t x;
 } RansReader;
-
-/* Rows [y0, y1) of every channel; every band has at least one row since count <= height. */
-static void rans_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uint32_t *y1)
-{
-    *y0 = (uint32_t)((uint64_t)height * i / count);
-    *y1 = (uint32_t)((uint64_t)height * (i + 1) / count);
-}
 
 static void rans_tables_free(RansTables *tab)
 {
@@ -109,11 +99,6 @@ static int rans_tables_build(const EntropyParams *p, int decode, RansTables *tab
     return 0;
 }
 
-static int rans_thread_count(const EntropyParams *p)
-{
-    return p->threads > 0 ? p->threads : 1;
-}
-
 /* ---------------------------------------------------------------- encoder */
 
 /* Pushes the slot range [start, start + freq) of a 2^bits total; bits <= 16. */
@@ -127,29 +112,17 @@ static void rans_put(RansWriter *w, uint32_t start, uint32_t freq, uint32_t bits
     w->x = ((w->x / freq) << bits) + w->x % freq + start;
 }
 
-static uint32_t rans_bit_length(uint64_t v)
-{
-    uint32_t n = 0;
-    while (v) {
-        n++;
-        v >>= 1;
-    }
-    return n;
-}
-
 /* Pushes in reverse of the decoder's reading order: mantissa high chunk, low chunk, exponent, escape. */
-static void rans_put_escape(RansWriter *w, const RansTable *t, uint32_t precision, int64_t idx)
+static void rans_put_escape(RansWriter *w, const RansTable *t, uint32_t precision, int32_t v)
 {
-    /* Distance beyond the table, doubled, plus 1 below it: 0, 1, 2, ... are the nearest values. */
-    const uint64_t z = idx < 0 ? 2 * (uint64_t)(-idx - 1) + 1 : 2 * (uint64_t)(idx - t->count);
-    const uint64_t u = z + 1;
-    const uint32_t e = rans_bit_length(u) - 1, low = e < RANS_RAW_CHUNK ? e : RANS_RAW_CHUNK;
-    const uint64_t mantissa = u - ((uint64_t)1 << e);
-    if (e > RANS_RAW_CHUNK)
-        rans_put(w, (uint32_t)(mantissa >> RANS_RAW_CHUNK), 1, e - RANS_RAW_CHUNK);
+    const uint64_t z = entropy_escape_distance(t->first, t->count, v);
+    const uint32_t e = entropy_escape_exponent(z), low = e < ENTROPY_ESC_CHUNK_BITS ? e : ENTROPY_ESC_CHUNK_BITS;
+    const uint64_t mantissa = z + 1 - ((uint64_t)1 << e);
+    if (e > ENTROPY_ESC_CHUNK_BITS)
+        rans_put(w, (uint32_t)(mantissa >> ENTROPY_ESC_CHUNK_BITS), 1, e - ENTROPY_ESC_CHUNK_BITS);
     if (low)
         rans_put(w, (uint32_t)(mantissa & ((1u << low) - 1)), 1, low);
-    rans_put(w, e, 1, RANS_ESC_EXP_BITS);
+    rans_put(w, e, 1, ENTROPY_ESC_EXP_BITS);
     rans_put(w, t->cum[t->count], t->freq[t->count], precision);
 }
 
@@ -159,13 +132,14 @@ static void rans_put_symbol(RansWriter *w, const RansTable *t, uint32_t precisio
     if (idx >= 0 && idx < t->count)
         rans_put(w, t->cum[idx], t->freq[idx], precision);
     else
-        rans_put_escape(w, t, precision, idx);
+        rans_put_escape(w, t, precision, v);
 }
 
 /* Upper bound of a band's coded size; refuses symbols the decoder would refuse. */
-static int rans_band_bound(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
+static int rans_band_bound(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
                            uint32_t y1, size_t *bound)
 {
+    const RansTables *tab = state;
     const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
     size_t escapes = 0;
     for (uint32_t c = 0; c < p->channels; c++) {
@@ -181,12 +155,13 @@ static int rans_band_bound(const RansTables *tab, const EntropyParams *p, const 
     return 0;
 }
 
-/* Codes a band backwards into the bytes before `end`; returns its size. */
-static size_t rans_encode_band(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
-                               uint32_t y1, uint8_t *end)
+/* Codes a band backwards from the end of its region. */
+static int rans_encode_band(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
+                            uint32_t y1, uint8_t *region, size_t cap, size_t *offset, size_t *size)
 {
+    const RansTables *tab = state;
     const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
-    RansWriter w = {end, RANS_L};
+    RansWriter w = {region + cap, RANS_L};
     for (uint32_t c = p->channels; c-- > 0;) {
         const int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
         for (size_t i = n; i-- > 0;)
@@ -194,51 +169,9 @@ static size_t rans_encode_band(const RansTables *tab, const EntropyParams *p, co
     }
     w.p -= RANS_STATE_BYTES;
     store_be32(w.p, w.x);
-    return (size_t)(end - w.p);
-}
-
-/* Region ends of the bands in one buffer, each region as large as its band's worst case; total in *size. */
-static int rans_plan(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t count,
-                     size_t *ends, size_t *size)
-{
-    *size = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t y0, y1;
-        size_t bound;
-        rans_band(p->height, count, i, &y0, &y1);
-        FORWARD_IF_ERROR(rans_band_bound(tab, p, symbols, y0, y1, &bound));
-        *size += bound;
-        ends[i] = *size;
-    }
+    *offset = (size_t)(w.p - region);
+    *size = cap - *offset;
     return 0;
-}
-
-/* Codes `count` bands in parallel, each into its own region, then packs them to the front of out->data. */
-static int rans_encode_streams(const RansTables *tab, const EntropyParams *p, const int32_t *symbols, uint32_t count,
-                               EntropyStreams *out)
-{
-    size_t *ends = malloc(count * sizeof *ends), cap = 0;
-    out->sizes = malloc(count * sizeof *out->sizes);
-    int err = ends && out->sizes ? rans_plan(tab, p, symbols, count, ends, &cap) : AECIMG_ERR_NO_MEMORY;
-    out->data = err ? NULL : malloc(cap);
-    if (err == 0 && !out->data)
-        err = AECIMG_ERR_NO_MEMORY;
-    if (err == 0) {
-#pragma omp parallel for num_threads(rans_thread_count(p)) schedule(dynamic)
-        for (long i = 0; i < (long)count; i++) {
-            uint32_t y0, y1;
-            rans_band(p->height, count, (uint32_t)i, &y0, &y1);
-            out->sizes[i] = rans_encode_band(tab, p, symbols, y0, y1, out->data + ends[i]);
-        }
-        /* Moving each stream down to the end of the previous one never overwrites a later stream. */
-        for (uint32_t i = 0; i < count; i++) {
-            memmove(out->data + out->size, out->data + ends[i] - out->sizes[i], out->sizes[i]);
-            out->size += out->sizes[i];
-        }
-        out->count = count;
-    }
-    free(ends);
-    return err;
 }
 
 static uint32_t rans_stream_count(size_t payload, uint32_t max_count)
@@ -246,6 +179,9 @@ static uint32_t rans_stream_count(size_t payload, uint32_t max_count)
     size_t n = payload / RANS_STREAM_TARGET_BYTES;
     return n < 1 ? 1 : n > max_count ? max_count : (uint32_t)n;
 }
+
+static int rans_decode_band(const void *state, const EntropyParams *p, const uint8_t *data, size_t size,
+                            uint32_t y0, uint32_t y1, int32_t *symbols);
 
 /* The first pass with the most bands measures the payload; a small one is coded again in fewer streams.
  * The count thus depends on the symbols only, never on the thread count, and neither do the bytes. */
@@ -255,16 +191,15 @@ static int rans_encode(const EntropyParams *p, const int32_t *symbols, EntropySt
     FORWARD_IF_ERROR(entropy_check_params(p));
     RansTables tab;
     FORWARD_IF_ERROR(rans_tables_build(p, 0, &tab));
+    const EntropyBandCoder bc = {&tab, rans_band_bound, rans_encode_band, rans_decode_band};
     const uint32_t max_count = p->height < RANS_MAX_STREAMS ? p->height : RANS_MAX_STREAMS;
-    int err = rans_encode_streams(&tab, p, symbols, max_count, out);
+    int err = entropy_encode_bands(&bc, p, symbols, max_count, out);
     const uint32_t count = err ? max_count : rans_stream_count(out->size, max_count);
-    if (count != max_count) {
+    if (err == 0 && count != max_count) {
         entropy_streams_free(out);
-        err = rans_encode_streams(&tab, p, symbols, count, out);
+        err = entropy_encode_bands(&bc, p, symbols, count, out);
     }
     rans_tables_free(&tab);
-    if (err)
-        entropy_streams_free(out);
     return err;
 }
 
@@ -290,14 +225,13 @@ static int rans_get_bits(RansReader *r, uint32_t bits, uint32_t *v)
 static int rans_get_escape(RansReader *r, const RansTable *t, int32_t *v)
 {
     uint32_t e, low = 0, high = 0;
-    FORWARD_IF_ERROR(rans_get_bits(r, RANS_ESC_EXP_BITS, &e));
+    FORWARD_IF_ERROR(rans_get_bits(r, ENTROPY_ESC_EXP_BITS, &e));
     if (e)
-        FORWARD_IF_ERROR(rans_get_bits(r, e < RANS_RAW_CHUNK ? e : RANS_RAW_CHUNK, &low));
-    if (e > RANS_RAW_CHUNK)
-        FORWARD_IF_ERROR(rans_get_bits(r, e - RANS_RAW_CHUNK, &high));
-    const uint64_t z = ((uint64_t)1 << e | (uint64_t)high << RANS_RAW_CHUNK | low) - 1;
-    const int64_t d = (int64_t)(z >> 1);
-    const int64_t value = z & 1 ? (int64_t)t->first - 1 - d : (int64_t)t->first + t->count + d;
+        FORWARD_IF_ERROR(rans_get_bits(r, e < ENTROPY_ESC_CHUNK_BITS ? e : ENTROPY_ESC_CHUNK_BITS, &low));
+    if (e > ENTROPY_ESC_CHUNK_BITS)
+        FORWARD_IF_ERROR(rans_get_bits(r, e - ENTROPY_ESC_CHUNK_BITS, &high));
+    const uint64_t z = ((uint64_t)1 << e | (uint64_t)high << ENTROPY_ESC_CHUNK_BITS | low) - 1;
+    const int64_t value = entropy_escape_value(t->first, t->count, z);
     RETURN_ERROR_IF(value < -QUANT_MAX_SYMBOL || value > QUANT_MAX_SYMBOL, AECIMG_ERR_ENTROPY);
     *v = (int32_t)value;
     return 0;
@@ -318,9 +252,10 @@ static int rans_get_symbol(RansReader *r, const RansTable *t, uint32_t precision
 }
 
 /* A band must start with a state in range, use every byte and end in the encoder's initial state. */
-static int rans_decode_band(const RansTables *tab, const EntropyParams *p, const uint8_t *data, size_t size,
+static int rans_decode_band(const void *state, const EntropyParams *p, const uint8_t *data, size_t size,
                             uint32_t y0, uint32_t y1, int32_t *symbols)
 {
+    const RansTables *tab = state;
     const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
     RETURN_ERROR_IF(size < RANS_STATE_BYTES, AECIMG_ERR_ENTROPY);
     RansReader r = {data + RANS_STATE_BYTES, data + size, load_be32(data)};
@@ -341,17 +276,8 @@ static int rans_decode(const EntropyParams *p, const uint8_t *const *streams, co
     RETURN_ERROR_IF(count < 1 || count > p->height, AECIMG_ERR_ENTROPY);
     RansTables tab;
     FORWARD_IF_ERROR(rans_tables_build(p, 1, &tab));
-    int err = 0;
-#pragma omp parallel for num_threads(rans_thread_count(p)) schedule(dynamic)
-    for (long i = 0; i < (long)count; i++) {
-        uint32_t y0, y1;
-        rans_band(p->height, count, (uint32_t)i, &y0, &y1);
-        int e = rans_decode_band(&tab, p, streams[i], sizes[i], y0, y1, symbols);
-        if (e) {
-#pragma omp critical(rans_decode_error)
-            err = err ? err : e;
-        }
-    }
+    const EntropyBandCoder bc = {&tab, rans_band_bound, rans_encode_band, rans_decode_band};
+    int err = entropy_decode_bands(&bc, p, streams, sizes, count, symbols);
     rans_tables_free(&tab);
     return err;
 }

@@ -356,10 +356,16 @@ static void test_gray_alpha_icc_rans(void **state)
     encode_decode("gray+alpha 23x40 + ICC, rANS", AECIMG_ENTROPY_RANS, 23, 40, 2, 64);
 }
 
+static void test_rgb_ctx(void **state)
+{
+    (void)state;
+    encode_decode("RGB 31x21, ctx", AECIMG_ENTROPY_CTX, 31, 21, 3, 0);
+}
+
 static void test_rgb_auto(void **state)
 {
     (void)state;
-    encode_decode("RGB 17x5, both stages (auto)", AECIMG_ENTROPY_AUTO, 17, 5, 3, 0);
+    encode_decode("RGB 17x5, every stage (auto)", AECIMG_ENTROPY_AUTO, 17, 5, 3, 0);
 }
 
 int main(void)
@@ -369,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_model_parse),
         cmocka_unit_test(test_rgba_icc_zstd),
         cmocka_unit_test(test_gray_alpha_icc_rans),
+        cmocka_unit_test(test_rgb_ctx),
         cmocka_unit_test(test_rgb_auto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

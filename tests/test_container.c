@@ -920,7 +920,7 @@ static void test_payload_chunk(void **state)
     Params p = default_params();
     p.entropy = 0;
     assert_both_refuse(&p, 'D', AECIMG_ERR_UNSUPPORTED);
-    p.entropy = 3;
+    p.entropy = 4;
     assert_both_refuse(&p, 'D', AECIMG_ERR_UNSUPPORTED);
     p = default_params();
     p.stream_count = 0;
@@ -929,7 +929,7 @@ static void test_payload_chunk(void **state)
     p.adat_reserved = 1;
     assert_int_equal(read_params(&p), AECIMG_ERR_CORRUPT);
     p = default_params();
-    p.entropy = 3;
+    p.entropy = 4;
     p.resize_chunk = 'D';
     p.resize_by = -(4 + 3 * 4 + 12) + 1; /* one byte: too short before the stage matters */
     assert_int_equal(read_params(&p), AECIMG_ERR_CORRUPT);

@@ -129,6 +129,7 @@ static const char *entropy_name(uint32_t entropy)
     switch (entropy) {
     case AECIMG_ENTROPY_ZSTD: return "zstd";
     case AECIMG_ENTROPY_RANS: return "rans";
+    case AECIMG_ENTROPY_CTX: return "ctx";
     default: return "unknown";
     }
 }

@@ -61,7 +61,7 @@ static void print_help(void)
            "  -o, --output FILE    output file, '-' for standard output\n"
            "                       (default: INPUT with its extension replaced by .aec)\n"
            "  -j, --threads N      threads, 0 for all cores (default 0)\n"
-           "      --entropy NAME   entropy coder: zstd, rans or auto (default auto)\n"
+           "      --entropy NAME   entropy coder: ctx, rans, zstd or auto (default auto: the smallest)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
            "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
@@ -85,8 +85,10 @@ static int parse_entropy(const char *arg, int *entropy)
         *entropy = AECIMG_ENTROPY_ZSTD;
     else if (strcmp(arg, "rans") == 0)
         *entropy = AECIMG_ENTROPY_RANS;
+    else if (strcmp(arg, "ctx") == 0)
+        *entropy = AECIMG_ENTROPY_CTX;
     else
-        return cli_usage_error("invalid entropy coder '%s' (expected zstd, rans or auto)", arg);
+        return cli_usage_error("invalid entropy coder '%s' (expected ctx, rans, zstd or auto)", arg);
     return 0;
 }
 

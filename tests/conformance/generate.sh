@@ -67,10 +67,14 @@ enc --entropy zstd -o "$here/ok-1x1-rgb-zstd.aec" "$(image 1 1 3)"
 valid ok-1x1-rgb-zstd.aec "1x1, the smallest image; zstd stage"
 enc --entropy rans -o "$here/ok-1x1-rgb-rans.aec" "$(image 1 1 3)"
 valid ok-1x1-rgb-rans.aec "1x1; rANS stage"
+enc --entropy ctx -o "$here/ok-1x1-rgb-ctx.aec" "$(image 1 1 3)"
+valid ok-1x1-rgb-ctx.aec "1x1; ctx stage"
 enc --entropy zstd -o "$here/ok-17x5-rgb-zstd.aec" "$(image 17 5 3)"
 valid ok-17x5-rgb-zstd.aec "odd size, not a multiple of the stride 16; zstd"
 enc --entropy rans -o "$here/ok-17x5-rgb-rans.aec" "$(image 17 5 3)"
 valid ok-17x5-rgb-rans.aec "odd size; rANS"
+enc --entropy ctx -o "$here/ok-17x5-rgb-ctx.aec" "$(image 17 5 3)"
+valid ok-17x5-rgb-ctx.aec "odd size; ctx"
 enc -q 0 -o "$here/ok-37x1-rgb-q0.aec" "$(image 37 1 3)"
 valid ok-37x1-rgb-q0.aec "one row; quality 0"
 enc -q 100 -o "$here/ok-1x37-rgb-q100.aec" "$(image 1 37 3)"
@@ -87,6 +91,8 @@ enc -q 40 -o "$here/ok-48x32-icc.aec" "$top/testimages/icc-48x32.png"
 valid ok-48x32-icc.aec "iccp chunk: the ICC profile comes back byte for byte"
 enc --entropy rans -o "$here/ok-96x64-rgb-rans.aec" "$(image 96 64 3)"
 valid ok-96x64-rgb-rans.aec "several latent rows and rANS streams"
+enc --entropy ctx -o "$here/ok-96x64-rgb-ctx.aec" "$(image 96 64 3)"
+valid ok-96x64-rgb-ctx.aec "several latent rows; ctx classes from rows above and channels before"
 b=$here/ok-17x5-rgb-zstd.aec
 "$mut" insert "$b" "$tmp/a.aec" ADAT teSt 0102030405
 "$mut" insert "$tmp/a.aec" "$here/ok-ancillary-chunks.aec" AEND zzzz -
@@ -133,7 +139,7 @@ bad err-latent-width.aec CORRUPT "ALAT latent width that does not fit the image 
     set "$b" "$here/err-latent-width.aec" ALAT 6 00000003
 bad err-latent-channels.aec CORRUPT "ALAT latent channels other than the model's" \
     set "$b" "$here/err-latent-channels.aec" ALAT 0 000d
-bad err-entropy-3.aec UNSUPPORTED "unknown entropy stage 3" set "$b" "$here/err-entropy-3.aec" ADAT 0 03
+bad err-entropy-4.aec UNSUPPORTED "unknown entropy stage 4" set "$b" "$here/err-entropy-4.aec" ADAT 0 04
 bad err-stream-count-0.aec CORRUPT "ADAT with 0 streams" set "$b" "$here/err-stream-count-0.aec" ADAT 2 0000
 bad err-stream-size.aec CORRUPT "ADAT stream size that disagrees with the chunk length" \
     set "$b" "$here/err-stream-size.aec" ADAT 4 00000001
@@ -150,6 +156,15 @@ rlen=$("$mut" chunks "$r" | sed -n 's/^ADAT [0-9]* //p')
 "$mut" flip "$r" "$tmp/a.aec" $(((radat + 8 + rlen - 2) * 8 + 4))
 bad err-rans-payload.aec ENTROPY "one bit of the last rANS stream changed, CRC repaired" \
     fix "$tmp/a.aec" "$here/err-rans-payload.aec" ADAT
+x=$here/ok-96x64-rgb-ctx.aec
+xadat=$("$mut" chunks "$x" | sed -n 's/^ADAT \([0-9]*\) .*/\1/p')
+xlen=$("$mut" chunks "$x" | sed -n 's/^ADAT [0-9]* //p')
+"$mut" flip "$x" "$tmp/a.aec" $(((xadat + 8 + xlen - 1) * 8))
+bad err-ctx-flush.aec ENTROPY "last byte of the ctx stream (its flushed low) changed, CRC repaired" \
+    fix "$tmp/a.aec" "$here/err-ctx-flush.aec" ADAT
+"$mut" flip "$x" "$tmp/a.aec" $(((xadat + 8 + 8 + 2) * 8 + 5))
+bad err-ctx-payload.aec ENTROPY "one bit early in the ctx stream changed, CRC repaired" \
+    fix "$tmp/a.aec" "$here/err-ctx-payload.aec" ADAT
 size=$(wc -c <"$b")
 bad err-truncated-payload.aec TRUNCATED "cut in the middle of ADAT" \
     truncate "$b" "$here/err-truncated-payload.aec" $((adat + 8 + (len / 2)))
