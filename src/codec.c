@@ -276,33 +276,41 @@ static size_t payload_cost(const EntropyStreams *s)
     return s->size + 4 * (size_t)s->count;
 }
 
-/* AUTO codes with every stage and keeps the smallest payload, the earlier stage on a tie.  The context-adaptive
- * stage wins on every Kodak image at every quality (bench/entropy.md), but a model whose tables are too large
- * for it, or an image it happens to fit worse, still gets the best of the others. */
-static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts *parts, int *entropy)
+/* Codes with each stage in turn and keeps the smallest payload, the earlier stage on a tie; stages that do not
+ * support the model are skipped. */
+static int smallest_payload(const EntropyStage *const *stages, size_t count, const EntropyParams *ep,
+                            EncodeParts *parts, int *entropy)
 {
-    static const EntropyStage *const order[] = {&entropy_ctx, &entropy_rans, &entropy_zstd};
-    if (c->settings.entropy != AECIMG_ENTROPY_AUTO) {
-        *entropy = c->settings.entropy;
-        return entropy_stage(*entropy)->encode(ep, parts->symbols, &parts->streams);
-    }
     int found = 0;
-    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+    for (size_t i = 0; i < count; i++) {
         EntropyStreams s;
-        int err = order[i]->encode(ep, parts->symbols, &s);
+        int err = stages[i]->encode(ep, parts->symbols, &s);
         if (err == AECIMG_ERR_UNSUPPORTED)
             continue;
         FORWARD_IF_ERROR(err);
         if (!found || payload_cost(&s) < payload_cost(&parts->streams)) {
             entropy_streams_free(&parts->streams);
             parts->streams = s;
-            *entropy = order[i]->id;
+            *entropy = stages[i]->id;
         } else {
             entropy_streams_free(&s);
         }
         found = 1;
     }
     return found ? 0 : AECIMG_ERR_UNSUPPORTED;
+}
+
+/* AUTO is ctx, which is smaller than both other stages on every Kodak image at every quality
+ * (bench/entropy.md), so trying them too would only cost time.  A model whose tables are too large for
+ * ctx gets the smaller of rANS and zstd. */
+static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts *parts, int *entropy)
+{
+    static const EntropyStage *const fallback[] = {&entropy_rans, &entropy_zstd};
+    *entropy = c->settings.entropy == AECIMG_ENTROPY_AUTO ? AECIMG_ENTROPY_CTX : c->settings.entropy;
+    int err = entropy_stage(*entropy)->encode(ep, parts->symbols, &parts->streams);
+    if (err == AECIMG_ERR_UNSUPPORTED && c->settings.entropy == AECIMG_ENTROPY_AUTO)
+        return smallest_payload(fallback, sizeof fallback / sizeof *fallback, ep, parts, entropy);
+    return err;
 }
 
 static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,

@@ -3,9 +3,9 @@
  *
  * Why: the factorized prior gives every position of a channel the same distribution, but the latents of an
  * image are not stationary: flat regions are nearly all zero, textured ones are not.  The magnitudes around
- * a symbol (its causal neighbours in the channel, and the 8 channels coded before it at the same position)
- * predict which regime it is in, and adapting counts per class fits the tables to the image.  On Kodak that
- * takes 12-18% off the static tables' ideal code length (bench/entropy.md). */
+ * a symbol (its causal neighbours in the channel, and the channels coded before it at the same position)
+ * predict which regime it is in, and adapting counts per class fits the tables to the image
+ * (bench/entropy.md has the gains). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +18,11 @@
  * least 36 bits, so its truncation costs under 2^-35 of a bit per symbol. */
 #define CTX_RANGE_BOTTOM ((uint64_t)1 << 56)
 #define CTX_FLUSH_BYTES 8
-/* Classes: 6 from the channel's causal neighbours times 4 from the previous channels at the same position. */
+/* Classes: 6 from the channel's causal neighbours times 4 from the mean magnitude of the previous channels
+ * at the same position. */
 #define CTX_SPATIAL_CLASSES 6
 #define CTX_CHANNEL_CLASSES 4
 #define CTX_CLASSES (CTX_SPATIAL_CLASSES * CTX_CHANNEL_CLASSES)
-#define CTX_PREV_CHANNELS 8
 #define CTX_MAGNITUDE_MAX 255
 #define CTX_SPATIAL_SUM_MAX 16
 /* A coded symbol adds 2^(P - 4) to its count: the model's table (total 2^P) weighs as much as 16 symbols.
@@ -61,7 +61,7 @@ typedef struct CtxTables {
 typedef struct CtxState {
     const CtxTables *tab;
     uint32_t *count, *tree, *total;
-    uint16_t *activity; /* per band position: sum of the previous channels' clamped magnitudes */
+    uint32_t *activity; /* per band position: sum of the previous channels' clamped magnitudes */
     uint32_t increment;
 } CtxState;
 
@@ -235,9 +235,10 @@ static uint32_t magnitude(int32_t v)
     return a < CTX_MAGNITUDE_MAX ? a : CTX_MAGNITUDE_MAX;
 }
 
-/* Class of the symbol at (y, x) of a channel plane, for a band starting at row y0: rows above y0 belong to
- * another stream and count as zeros, like the outside of the image. */
-static uint32_t ctx_class(const int32_t *plane, uint32_t width, uint32_t y0, uint32_t y, uint32_t x,
+/* Class of the symbol at (y, x) of channel c, for a band starting at row y0: rows above y0 belong to
+ * another stream and count as zeros, like the outside of the image.  The channel class compares the mean
+ * magnitude of the previous channels, activity / c, with 1/8, 3/8 and 6/8, without dividing. */
+static uint32_t ctx_class(const int32_t *plane, uint32_t width, uint32_t y0, uint32_t y, uint32_t x, uint32_t c,
                           uint32_t activity)
 {
     const int32_t *row = plane + (size_t)y * width;
@@ -247,18 +248,18 @@ static uint32_t ctx_class(const int32_t *plane, uint32_t width, uint32_t y0, uin
         sum += 2 * magnitude(up[x]) + (x ? magnitude(up[x - 1]) : 0) + (x + 1 < width ? magnitude(up[x + 1]) : 0);
     }
     const uint32_t spatial = spatial_class[sum < CTX_SPATIAL_SUM_MAX ? sum : CTX_SPATIAL_SUM_MAX];
-    const uint32_t channel = activity < 1 ? 0 : activity < 3 ? 1 : activity < 6 ? 2 : 3;
+    const uint64_t a8 = (uint64_t)activity * 8;
+    const uint32_t channel = c == 0 ? 0 : (a8 >= c) + (a8 >= 3 * (uint64_t)c) + (a8 >= 6 * (uint64_t)c);
     return spatial * CTX_CHANNEL_CLASSES + channel;
 }
 
-/* After channel c of the band: add its magnitudes, drop those of channel c - CTX_PREV_CHANNELS. */
+/* After channel c of the band: add its magnitudes (at most 1024 x 255 in all, far from overflow). */
 static void ctx_update_activity(CtxState *st, const int32_t *symbols, size_t plane, uint32_t c, size_t band_offset,
                                 size_t n)
 {
     const int32_t *cur = symbols + c * plane + band_offset;
-    const int32_t *old = c >= CTX_PREV_CHANNELS ? symbols + (c - CTX_PREV_CHANNELS) * plane + band_offset : NULL;
     for (size_t i = 0; i < n; i++)
-        st->activity[i] = (uint16_t)(st->activity[i] + magnitude(cur[i]) - (old ? magnitude(old[i]) : 0));
+        st->activity[i] += magnitude(cur[i]);
 }
 
 /* ---------------------------------------------------------------- encoder */
@@ -351,7 +352,7 @@ static int ctx_encode_band(const void *state, const EntropyParams *p, const int3
         for (uint32_t y = y0; y < y1; y++)
             for (uint32_t x = 0; x < p->width; x++) {
                 const size_t i = (size_t)(y - y0) * p->width + x;
-                const uint32_t k = ctx_class(ch, p->width, y0, y, x, st.activity[i]);
+                const uint32_t k = ctx_class(ch, p->width, y0, y, x, c, st.activity[i]);
                 ctx_put_symbol(&w, &st, c, k, ch[(size_t)y * p->width + x]);
             }
         ctx_update_activity(&st, symbols, plane, c, band, n);
@@ -431,7 +432,7 @@ static int ctx_decode_symbols(RangeReader *r, CtxState *st, const EntropyParams 
         for (uint32_t y = y0; y < y1; y++)
             for (uint32_t x = 0; x < p->width; x++) {
                 const size_t i = (size_t)(y - y0) * p->width + x;
-                const uint32_t k = ctx_class(ch, p->width, y0, y, x, st->activity[i]);
+                const uint32_t k = ctx_class(ch, p->width, y0, y, x, c, st->activity[i]);
                 FORWARD_IF_ERROR(ctx_get_symbol(r, st, c, k, &ch[(size_t)y * p->width + x]));
             }
         ctx_update_activity(st, symbols, plane, c, band, n);

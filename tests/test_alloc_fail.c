@@ -365,7 +365,7 @@ static void test_rgb_ctx(void **state)
 static void test_rgb_auto(void **state)
 {
     (void)state;
-    encode_decode("RGB 17x5, every stage (auto)", AECIMG_ENTROPY_AUTO, 17, 5, 3, 0);
+    encode_decode("RGB 17x5, auto", AECIMG_ENTROPY_AUTO, 17, 5, 3, 0);
 }
 
 int main(void)

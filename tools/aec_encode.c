@@ -61,7 +61,7 @@ static void print_help(void)
            "  -o, --output FILE    output file, '-' for standard output\n"
            "                       (default: INPUT with its extension replaced by .aec)\n"
            "  -j, --threads N      threads, 0 for all cores (default 0)\n"
-           "      --entropy NAME   entropy coder: ctx, rans, zstd or auto (default auto: the smallest)\n"
+           "      --entropy NAME   entropy coder: ctx, rans, zstd or auto (default auto: ctx)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
            "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"

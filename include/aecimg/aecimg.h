@@ -74,7 +74,7 @@ enum {
 
 /* Entropy stages of the latent payload (values as stored in the container). */
 enum {
-    AECIMG_ENTROPY_AUTO = 0, /* encoder codes with every stage and keeps the smallest payload */
+    AECIMG_ENTROPY_AUTO = 0, /* CTX, or for models too large for it the smaller of RANS and ZSTD */
     AECIMG_ENTROPY_ZSTD = 1, /* zstd on a bit-plane layout of the symbols */
     AECIMG_ENTROPY_RANS = 2, /* rANS with the model's static tables */
     AECIMG_ENTROPY_CTX = 3,  /* range coding with the model's tables adapted per channel and context */
