@@ -31,7 +31,7 @@
 #define CTX_WEIGHT_SHIFT 4
 #define CTX_TOTAL_MAX (1u << 20)
 /* The per-band state is CTX_CLASSES copies of every table: refusing models whose tables at the file's
- * quality hold more entries bounds it at 25 MiB.  The default model needs at most 21008. */
+ * quality hold more entries bounds it at 25 MiB.  The default model needs at most 21200 (quality 100). */
 #define CTX_MAX_ENTRIES (1u << 17)
 /* One stream per 2^20 symbols: adaptation needs long streams, decoding in parallel needs several. */
 #define CTX_SYMBOLS_PER_STREAM (1u << 20)
