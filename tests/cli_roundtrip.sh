@@ -143,6 +143,19 @@ exits 0 "$dec" -j 1 -o "$tmp/j1.png" "$tmp/j1.aec"
 exits 0 "$dec" -j 2 -o "$tmp/j2.png" "$tmp/j1.aec"
 check "decode: same bytes with -j 1 and -j 2" cmp -s "$tmp/j1.png" "$tmp/j2.png"
 
+# ---- entropy stages: each is named in the header, all give the same pixels, the default is ctx
+for stage in ctx rans zstd; do
+    exits 0 "$enc" -q 50 --entropy $stage -o "$tmp/e-$stage.aec" "$k5"
+    check "--entropy $stage: --info names it" test "$(info_field "$tmp/e-$stage.aec" entropy | cut -d" " -f1)" = $stage
+    exits 0 "$dec" -o "$tmp/e-$stage.png" "$tmp/e-$stage.aec"
+done
+check "ctx, rans and zstd decode to the same pixels" \
+    sh -c 'cmp -s "$1/e-ctx.png" "$1/e-rans.png" && cmp -s "$1/e-ctx.png" "$1/e-zstd.png"' - "$tmp"
+exits 0 "$enc" -q 50 -o "$tmp/e-default.aec" "$k5"
+check "the default stage on a photo is ctx" cmp -s "$tmp/e-default.aec" "$tmp/e-ctx.aec"
+check "ctx is smaller than zstd on a photo" \
+    test "$(file_size "$tmp/e-ctx.aec")" -lt "$(file_size "$tmp/e-zstd.aec")"
+
 # ---- standard input and output
 exits 0 "$enc" -q 50 -o "$tmp/file.aec" "$k5"
 exits 0 "$enc" -q 50 -o - - <"$k5" >"$tmp/stdio.aec"
