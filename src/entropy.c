@@ -4,6 +4,7 @@
 
 #include "entropy.h"
 #include "internal.h"
+#include "quant.h"
 
 const EntropyStage *entropy_stage(int id)
 {
@@ -33,6 +34,22 @@ void entropy_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uin
 {
     *y0 = (uint32_t)((uint64_t)height * i / count);
     *y1 = (uint32_t)((uint64_t)height * (i + 1) / count);
+}
+
+int entropy_band_escapes(const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1, size_t *escapes)
+{
+    const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
+    *escapes = 0;
+    for (uint32_t c = 0; c < p->channels; c++) {
+        const int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
+        const ModelCdf *t = model_cdf(p->model, p->quality, (int)c);
+        for (size_t i = 0; i < n; i++) {
+            RETURN_ERROR_IF(s[i] < -QUANT_MAX_SYMBOL || s[i] > QUANT_MAX_SYMBOL, AECIMG_ERR_INVALID_ARGUMENT);
+            const int64_t idx = (int64_t)s[i] - t->first;
+            *escapes += idx < 0 || idx >= t->count;
+        }
+    }
+    return 0;
 }
 
 int entropy_thread_count(const EntropyParams *p)

@@ -66,6 +66,9 @@ int entropy_encode_bands(const EntropyBandCoder *bc, const EntropyParams *p, con
 int entropy_decode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const uint8_t *const *streams,
                          const size_t *sizes, uint32_t count, int32_t *symbols);
 int entropy_thread_count(const EntropyParams *p);
+/* Symbols of rows [y0, y1) outside their channel's table; refuses any beyond +-QUANT_MAX_SYMBOL, which no
+ * decoder accepts. */
+int entropy_band_escapes(const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1, size_t *escapes);
 
 /* The escape code of the table coders (doc/container.md 3.5.2): a value outside [first, first + count) is
  * coded as its distance z beyond the table, even above and odd below, split as z + 1 = 2^e + mantissa. */

@@ -321,19 +321,11 @@ static void ctx_put_symbol(RangeWriter *w, const CtxState *st, uint32_t c, uint3
 static int ctx_band_bound(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
                           uint32_t y1, size_t *bound)
 {
-    const CtxTables *tab = ((const CtxCoder *)state)->tab;
-    const size_t plane = (size_t)p->height * p->width, n = (size_t)(y1 - y0) * p->width;
-    size_t escapes = 0;
-    for (uint32_t c = 0; c < p->channels; c++) {
-        const int32_t *s = symbols + c * plane + (size_t)y0 * p->width;
-        const ModelCdf *cdf = &tab->cdf[c];
-        for (size_t i = 0; i < n; i++) {
-            RETURN_ERROR_IF(s[i] < -QUANT_MAX_SYMBOL || s[i] > QUANT_MAX_SYMBOL, AECIMG_ERR_INVALID_ARGUMENT);
-            const int64_t idx = (int64_t)s[i] - cdf->first;
-            escapes += idx < 0 || idx >= cdf->count;
-        }
-    }
-    *bound = CTX_BAND_SLACK_BYTES + CTX_SYMBOL_MAX_BYTES * n * p->channels + CTX_ESCAPE_EXTRA_BYTES * escapes;
+    (void)state;
+    size_t escapes;
+    FORWARD_IF_ERROR(entropy_band_escapes(p, symbols, y0, y1, &escapes));
+    *bound = CTX_BAND_SLACK_BYTES + CTX_SYMBOL_MAX_BYTES * (size_t)(y1 - y0) * p->width * p->channels +
+             CTX_ESCAPE_EXTRA_BYTES * escapes;
     return 0;
 }
 
