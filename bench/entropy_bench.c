@@ -65,10 +65,9 @@ static double ideal_bits(const ModelFile *m, int q, const int32_t *sym, size_t p
             int64_t idx = (int64_t)sym[c * plane + i] - t->first;
             int inside = idx >= 0 && idx < t->count;
             bits += m->precision - log2(t->freq[inside ? idx : t->count]);
-            if (!inside) {
-                uint64_t z = idx < 0 ? 2 * (uint64_t)(-idx - 1) + 1 : 2 * (uint64_t)(idx - t->count);
-                bits += 5 + floor(log2((double)(z + 1)));
-            }
+            if (!inside)
+                bits += ENTROPY_ESC_EXP_BITS +
+                        entropy_escape_exponent(entropy_escape_distance(t->first, t->count, sym[c * plane + i]));
         }
     }
     return bits;
@@ -144,9 +143,10 @@ static void dump_symbols(const Bench *b, const char *image, int q, const AecCont
         fclose(f);
 }
 
-/* One table-driven stage on these symbols: payload, ideal code length, whole file and decode times. */
+/* One table-driven stage on these symbols: payload, ideal code length, whole file (its size also in *file_size)
+ * and decode times. */
 static int measure_stage(const Bench *b, int stage, EntropyParams *p, const AecContainer *zc, const int32_t *sym,
-                         int32_t *back, StageSums *s)
+                         int32_t *back, StageSums *s, size_t *file_size)
 {
     const size_t plane = (size_t)zc->latent_height * zc->latent_width, n = plane * zc->latent_channels;
     const EntropyStage *es = stage == STAGE_CTX ? &entropy_ctx : &entropy_rans;
@@ -172,6 +172,7 @@ static int measure_stage(const Bench *b, int stage, EntropyParams *p, const AecC
         s->ideal += ideal / 8;
         s->file += (double)size;
         s->streams += rs.count;
+        *file_size = size;
     }
     entropy_streams_free(&rs);
     free(file);
@@ -187,13 +188,12 @@ static int measure(const Bench *b, const char *image, int q, const AecContainer 
     int err = sym && back ? entropy_zstd.decode(&p, zc->streams, zc->stream_sizes, zc->stream_count, sym) : -1;
     if (err == 0 && b->dump_dir)
         dump_symbols(b, image, q, zc, sym);
-    const double ctx_before = s->st[STAGE_CTX].file, rans_before = s->st[STAGE_RANS].file;
+    size_t file_size[STAGES];
     for (int st = 0; st < STAGES && err == 0; st++)
-        err = measure_stage(b, st, &p, zc, sym, back, &s->st[st]);
+        err = measure_stage(b, st, &p, zc, sym, back, &s->st[st], &file_size[st]);
     if (err == 0) {
-        const double ctx = s->st[STAGE_CTX].file - ctx_before, rans = s->st[STAGE_RANS].file - rans_before;
-        s->ctx_below_zstd += ctx < (double)zsize;
-        s->ctx_below_rans += ctx < rans;
+        s->ctx_below_zstd += file_size[STAGE_CTX] < zsize;
+        s->ctx_below_rans += file_size[STAGE_CTX] < file_size[STAGE_RANS];
         s->zstd += (double)zc->payload_size;
         s->file_zstd += (double)zsize;
         s->pixels += (double)zc->width * zc->height;

@@ -313,6 +313,7 @@ static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts
     return err;
 }
 
+/* Analysis of one tile, whose kept latents are quantized into their place in symbols. */
 static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,
                         int32_t *symbols)
 {

@@ -44,13 +44,12 @@ extern const EntropyStage entropy_ctx;
 int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out,
                                 double *ideal_bits);
 
-/* A coder of row-band streams: stream i of count codes the rows entropy_band() gives, of every channel, and
- * each band is coded and decoded on its own, so bands run in parallel and the bytes never depend on threads. */
+/* A coder of row-band streams (doc/container.md 3.5.2): stream i of count codes rows floor(i H / count) to
+ * floor((i + 1) H / count) - 1 of every channel.  Each band is coded and decoded on its own, so bands run in
+ * parallel and the bytes never depend on the thread count.  `state` is the coder's tables, shared read-only. */
 typedef struct EntropyBandCoder {
-    const void *state; /* the coder's tables, shared read-only by the bands */
-    /* Worst-case coded size of rows [y0, y1); refuses symbols the decoder would refuse. */
-    int (*bound)(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1,
-                 size_t *bound);
+    /* A band's worst-case coded size: fixed + symbol x its symbols + escape x those outside their table. */
+    size_t fixed_bytes, symbol_bytes, escape_bytes;
     /* Codes rows [y0, y1) into region[0 .. cap); the stream is region[*offset .. *offset + *size). */
     int (*encode)(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1,
                   uint8_t *region, size_t cap, size_t *offset, size_t *size);
@@ -59,16 +58,12 @@ typedef struct EntropyBandCoder {
                   uint32_t y1, int32_t *symbols);
 } EntropyBandCoder;
 
-/* Rows [y0, y1) of band i of count (count <= height, so every band has a row). */
-void entropy_band(uint32_t height, uint32_t count, uint32_t i, uint32_t *y0, uint32_t *y1);
-int entropy_encode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const int32_t *symbols, uint32_t count,
-                         EntropyStreams *out);
-int entropy_decode_bands(const EntropyBandCoder *bc, const EntropyParams *p, const uint8_t *const *streams,
-                         const size_t *sizes, uint32_t count, int32_t *symbols);
-int entropy_thread_count(const EntropyParams *p);
-/* Symbols of rows [y0, y1) outside their channel's table; refuses any beyond +-QUANT_MAX_SYMBOL, which no
- * decoder accepts. */
-int entropy_band_escapes(const EntropyParams *p, const int32_t *symbols, uint32_t y0, uint32_t y1, size_t *escapes);
+/* Refuses symbols beyond +-QUANT_MAX_SYMBOL, which no decoder accepts. */
+int entropy_encode_bands(const EntropyBandCoder *bc, const void *state, const EntropyParams *p,
+                         const int32_t *symbols, uint32_t count, EntropyStreams *out);
+/* Refuses a count outside 1..height. */
+int entropy_decode_bands(const EntropyBandCoder *bc, const void *state, const EntropyParams *p,
+                         const uint8_t *const *streams, const size_t *sizes, uint32_t count, int32_t *symbols);
 
 /* The escape code of the table coders (doc/container.md 3.5.2): a value outside [first, first + count) is
  * coded as its distance z beyond the table, even above and odd below, split as z + 1 = 2^e + mantissa. */

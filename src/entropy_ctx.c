@@ -72,7 +72,7 @@ typedef struct CtxTable {
 } CtxTable;
 
 typedef struct RangeWriter {
-    uint8_t *begin, *p;
+    uint8_t *p;
     uint64_t low, range;
     double *ideal_bits; /* NULL, or where to add -log2(freq / total) of every coded range */
 } RangeWriter;
@@ -318,27 +318,16 @@ static void ctx_put_symbol(RangeWriter *w, const CtxState *st, uint32_t c, uint3
         ctx_put_escape(w, cdf, v);
 }
 
-static int ctx_band_bound(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
-                          uint32_t y1, size_t *bound)
-{
-    (void)state;
-    size_t escapes;
-    FORWARD_IF_ERROR(entropy_band_escapes(p, symbols, y0, y1, &escapes));
-    *bound = CTX_BAND_SLACK_BYTES + CTX_SYMBOL_MAX_BYTES * (size_t)(y1 - y0) * p->width * p->channels +
-             CTX_ESCAPE_EXTRA_BYTES * escapes;
-    return 0;
-}
-
 static int ctx_encode_band(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
                            uint32_t y1, uint8_t *region, size_t cap, size_t *offset, size_t *size)
 {
-    (void)cap; /* ctx_band_bound sized the region */
+    (void)cap; /* sized by ctx_bands' worst case */
     const CtxCoder *enc = state;
     const size_t plane = (size_t)p->height * p->width, band = (size_t)y0 * p->width;
     const size_t n = (size_t)(y1 - y0) * p->width;
     CtxState st;
     FORWARD_IF_ERROR(ctx_state_init(&st, enc->tab, n));
-    RangeWriter w = {region, region, 0, UINT64_MAX, enc->ideal_bits ? &enc->ideal_bits[y0] : NULL};
+    RangeWriter w = {region, 0, UINT64_MAX, enc->ideal_bits ? &enc->ideal_bits[y0] : NULL};
     for (uint32_t c = 0; c < p->channels; c++) {
         const int32_t *ch = symbols + c * plane;
         for (uint32_t y = y0; y < y1; y++)
@@ -450,6 +439,9 @@ static int ctx_decode_band(const void *state, const EntropyParams *p, const uint
 
 /* ---------------------------------------------------------------- stage */
 
+static const EntropyBandCoder ctx_bands = {CTX_BAND_SLACK_BYTES, CTX_SYMBOL_MAX_BYTES, CTX_ESCAPE_EXTRA_BYTES,
+                                           ctx_encode_band, ctx_decode_band};
+
 static uint32_t ctx_stream_count(const EntropyParams *p)
 {
     const uint64_t n = (uint64_t)p->channels * p->height * p->width / CTX_SYMBOLS_PER_STREAM;
@@ -466,9 +458,8 @@ int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, 
     FORWARD_IF_ERROR(ctx_tables_build(p, &tab));
     CtxCoder enc = {&tab, ideal_bits ? calloc(p->height, sizeof *enc.ideal_bits) : NULL};
     int err = ideal_bits && !enc.ideal_bits ? AECIMG_ERR_NO_MEMORY : 0;
-    const EntropyBandCoder bc = {&enc, ctx_band_bound, ctx_encode_band, ctx_decode_band};
     if (err == 0)
-        err = entropy_encode_bands(&bc, p, symbols, ctx_stream_count(p), out);
+        err = entropy_encode_bands(&ctx_bands, &enc, p, symbols, ctx_stream_count(p), out);
     if (err == 0 && ideal_bits) {
         *ideal_bits = 0;
         for (uint32_t y = 0; y < p->height; y++)
@@ -488,12 +479,10 @@ static int ctx_decode(const EntropyParams *p, const uint8_t *const *streams, con
                       int32_t *symbols)
 {
     FORWARD_IF_ERROR(entropy_check_params(p));
-    RETURN_ERROR_IF(count < 1 || count > p->height, AECIMG_ERR_ENTROPY);
     CtxTables tab;
     FORWARD_IF_ERROR(ctx_tables_build(p, &tab));
-    const CtxCoder enc = {&tab, NULL};
-    const EntropyBandCoder bc = {&enc, ctx_band_bound, ctx_encode_band, ctx_decode_band};
-    int err = entropy_decode_bands(&bc, p, streams, sizes, count, symbols);
+    const CtxCoder coder = {&tab, NULL};
+    int err = entropy_decode_bands(&ctx_bands, &coder, p, streams, sizes, count, symbols);
     ctx_tables_free(&tab);
     return err;
 }

@@ -135,18 +135,6 @@ static void rans_put_symbol(RansWriter *w, const RansTable *t, uint32_t precisio
         rans_put_escape(w, t, precision, v);
 }
 
-/* Upper bound of a band's coded size; refuses symbols the decoder would refuse. */
-static int rans_band_bound(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
-                           uint32_t y1, size_t *bound)
-{
-    (void)state;
-    size_t escapes;
-    FORWARD_IF_ERROR(entropy_band_escapes(p, symbols, y0, y1, &escapes));
-    *bound = RANS_STATE_BYTES + RANS_SYMBOL_MAX_BYTES * (size_t)(y1 - y0) * p->width * p->channels +
-             RANS_ESCAPE_EXTRA_BYTES * escapes;
-    return 0;
-}
-
 /* Codes a band backwards from the end of its region. */
 static int rans_encode_band(const void *state, const EntropyParams *p, const int32_t *symbols, uint32_t y0,
                             uint32_t y1, uint8_t *region, size_t cap, size_t *offset, size_t *size)
@@ -170,29 +158,6 @@ static uint32_t rans_stream_count(size_t payload, uint32_t max_count)
 {
     size_t n = payload / RANS_STREAM_TARGET_BYTES;
     return n < 1 ? 1 : n > max_count ? max_count : (uint32_t)n;
-}
-
-static int rans_decode_band(const void *state, const EntropyParams *p, const uint8_t *data, size_t size,
-                            uint32_t y0, uint32_t y1, int32_t *symbols);
-
-/* The first pass with the most bands measures the payload; a small one is coded again in fewer streams.
- * The count thus depends on the symbols only, never on the thread count, and neither do the bytes. */
-static int rans_encode(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out)
-{
-    memset(out, 0, sizeof *out);
-    FORWARD_IF_ERROR(entropy_check_params(p));
-    RansTables tab;
-    FORWARD_IF_ERROR(rans_tables_build(p, 0, &tab));
-    const EntropyBandCoder bc = {&tab, rans_band_bound, rans_encode_band, rans_decode_band};
-    const uint32_t max_count = p->height < RANS_MAX_STREAMS ? p->height : RANS_MAX_STREAMS;
-    int err = entropy_encode_bands(&bc, p, symbols, max_count, out);
-    const uint32_t count = err ? max_count : rans_stream_count(out->size, max_count);
-    if (err == 0 && count != max_count) {
-        entropy_streams_free(out);
-        err = entropy_encode_bands(&bc, p, symbols, count, out);
-    }
-    rans_tables_free(&tab);
-    return err;
 }
 
 /* ---------------------------------------------------------------- decoder */
@@ -261,15 +226,37 @@ static int rans_decode_band(const void *state, const EntropyParams *p, const uin
     return 0;
 }
 
+/* ---------------------------------------------------------------- stage */
+
+static const EntropyBandCoder rans_bands = {RANS_STATE_BYTES, RANS_SYMBOL_MAX_BYTES, RANS_ESCAPE_EXTRA_BYTES,
+                                            rans_encode_band, rans_decode_band};
+
+/* The first pass with the most bands measures the payload; a small one is coded again in fewer streams.
+ * The count thus depends on the symbols only, never on the thread count, and neither do the bytes. */
+static int rans_encode(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out)
+{
+    memset(out, 0, sizeof *out);
+    FORWARD_IF_ERROR(entropy_check_params(p));
+    RansTables tab;
+    FORWARD_IF_ERROR(rans_tables_build(p, 0, &tab));
+    const uint32_t max_count = p->height < RANS_MAX_STREAMS ? p->height : RANS_MAX_STREAMS;
+    int err = entropy_encode_bands(&rans_bands, &tab, p, symbols, max_count, out);
+    const uint32_t count = err ? max_count : rans_stream_count(out->size, max_count);
+    if (err == 0 && count != max_count) {
+        entropy_streams_free(out);
+        err = entropy_encode_bands(&rans_bands, &tab, p, symbols, count, out);
+    }
+    rans_tables_free(&tab);
+    return err;
+}
+
 static int rans_decode(const EntropyParams *p, const uint8_t *const *streams, const size_t *sizes, uint32_t count,
                        int32_t *symbols)
 {
     FORWARD_IF_ERROR(entropy_check_params(p));
-    RETURN_ERROR_IF(count < 1 || count > p->height, AECIMG_ERR_ENTROPY);
     RansTables tab;
     FORWARD_IF_ERROR(rans_tables_build(p, 1, &tab));
-    const EntropyBandCoder bc = {&tab, rans_band_bound, rans_encode_band, rans_decode_band};
-    int err = entropy_decode_bands(&bc, p, streams, sizes, count, symbols);
+    int err = entropy_decode_bands(&rans_bands, &tab, p, streams, sizes, count, symbols);
     rans_tables_free(&tab);
     return err;
 }
