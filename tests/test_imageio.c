@@ -703,10 +703,35 @@ static void test_png_limits(void **state)
     read_refused(png.data, png.size, UINT64_MAX, "PNG: ");
     free(png.data);
 
+    /* Within the pixel limit but far beyond what a 2-byte IDAT can inflate to. */
+    PngSpec claimed = {.width = 4000, .height = 3000, .color_type = PNG_COLOR_TYPE_RGB, .bit_depth = 8};
+    png = encode_png(&claimed, NULL, 0);
+    read_refused(png.data, png.size, AECIMG_DEFAULT_MAX_PIXELS, "cannot hold a 4000x3000 image");
+    free(png.data);
+
     png = random_rgb_png(40, 30);
     read_refused(png.data, png.size, 40 * 30 - 1, "exceeds the limit of 1199 pixels");
     AecimgImage img;
     read_ok(png.data, png.size, 40 * 30, &img);
+    aecimg_image_free(&img);
+    free(png.data);
+}
+
+/* A flat image squeezed as far as zlib goes still passes the data-size bound: the bound follows
+ * deflate's own limit, not a guess about real files. */
+static void test_png_max_compression(void **state)
+{
+    (void)state;
+    PngSpec s = {.width = 4096, .height = 2048, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 8};
+    uint16_t *samples = calloc((size_t)s.width * s.height, sizeof *samples);
+    assert_non_null(samples);
+    Buf png = encode_png(&s, samples, 1);
+    free(samples);
+    assert_true((size_t)s.width * s.height / png.size > 500); /* close to the 1032:1 bound */
+    AecimgImage img;
+    read_ok(png.data, png.size, AECIMG_DEFAULT_MAX_PIXELS, &img);
+    assert_int_equal(img.width, s.width);
+    assert_int_equal(img.pixels[(size_t)s.width * s.height - 1], 0);
     aecimg_image_free(&img);
     free(png.data);
 }
@@ -1195,6 +1220,26 @@ static void test_jpeg_scan_limit(void)
     free(jpeg);
 }
 
+/* A header that claims more rows than the scan holds: libjpeg would only warn and pad the image
+ * with gray; the reader refuses it. */
+static void test_jpeg_claims_more_rows(const uint8_t *jpeg, size_t size)
+{
+    uint8_t *copy = malloc(size);
+    assert_non_null(copy);
+    memcpy(copy, jpeg, size);
+    size_t sof = 2;
+    while (sof + 9 < size && !(copy[sof] == 0xff && copy[sof + 1] == 0xc0))
+        sof++;
+    assert_true(sof + 9 < size);
+    const uint16_t heights[] = {64 + 16, 12000};
+    for (size_t i = 0; i < 2; i++) {
+        copy[sof + 5] = (uint8_t)(heights[i] >> 8);
+        copy[sof + 6] = (uint8_t)heights[i];
+        read_refused(copy, size, AECIMG_DEFAULT_MAX_PIXELS, "premature end of data segment");
+    }
+    free(copy);
+}
+
 static void test_jpeg(void **state)
 {
     (void)state;
@@ -1228,6 +1273,7 @@ static void test_jpeg(void **state)
     read_refused(jpeg, size - 2, AECIMG_DEFAULT_MAX_PIXELS, "JPEG: "); /* no EOI */
     read_refused(jpeg, 3, AECIMG_DEFAULT_MAX_PIXELS, "JPEG: ");
     read_refused(LIT("\xff\xd8\xff\xe0garbage that is no JPEG"), AECIMG_DEFAULT_MAX_PIXELS, "JPEG: ");
+    test_jpeg_claims_more_rows(jpeg, size);
     free(jpeg);
 
     load_fixture("gray-96x64.jpg", &img);
@@ -1262,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_png_truncated),
         cmocka_unit_test(test_png_crc),
         cmocka_unit_test(test_png_limits),
+        cmocka_unit_test(test_png_max_compression),
         cmocka_unit_test(test_pnm_read_raw),
         cmocka_unit_test(test_pnm_read_plain),
         cmocka_unit_test(test_pam_read),

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdio.h> /* jpeglib.h needs FILE */
+#include <stdlib.h>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -57,11 +58,29 @@ static void on_progress(j_common_ptr cinfo)
     }
 }
 
-/* Warnings and trace messages stay silent, except that running out of data is fatal: libjpeg
- * would pad the missing part with gray, and we would rather refuse a truncated file. */
+/* libjpeg only warns about damaged entropy-coded data, then invents the missing coefficients (gray
+ * for a short file, or for a header that claims more rows than the data holds).  Those warnings
+ * are fatal here: we refuse a damaged file rather than encode made-up pixels.  The other warnings
+ * leave the decoded data intact (unknown JFIF revision or Adobe transform, a bad ICC marker, stray
+ * bytes between segments, odd scan parameters that libjpeg ignores) and stay silent, as do trace
+ * messages. */
+static int damages_pixels(int msg_code)
+{
+    switch (msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void on_message(j_common_ptr cinfo, int level)
 {
-    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+    if (level < 0 && damages_pixels(cinfo->err->msg_code))
         cinfo->err->error_exit(cinfo);
 }
 
@@ -81,6 +100,30 @@ static int choose_output(JpegReader *r)
         r->cinfo.out_color_space = JCS_RGB;
         return 0;
     }
+}
+
+/* Rows allocated before the first scanline: enough for most images in one go. */
+#define JPEG_FIRST_ROWS 256u
+
+/* Grows the pixel buffer (doubling) as scanlines arrive rather than sizing it from the header, so a
+ * short file that claims a huge image runs out of data before it costs the whole allocation.
+ * (realloc of a large block remaps pages rather than copying them.) */
+static int reserve_rows(JpegReader *r, uint32_t *capacity)
+{
+    uint32_t rows = *capacity ? *capacity * 2 : JPEG_FIRST_ROWS;
+    if (rows > r->out.height)
+        rows = r->out.height;
+    /* 65535 * 65535 * 3 bytes fits 64 bits but not a 32-bit size_t. */
+    uint64_t bytes = (uint64_t)r->out.width * r->out.channels * rows;
+    uint8_t *grown = bytes <= SIZE_MAX ? realloc(r->out.pixels, (size_t)bytes) : NULL;
+    if (!grown) {
+        imageio_set_error(r->error.err, r->error.err_size, "JPEG: out of memory for a %ux%u image",
+                          r->out.width, r->out.height);
+        return -1;
+    }
+    r->out.pixels = grown;
+    *capacity = rows;
+    return 0;
 }
 
 static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
@@ -106,12 +149,14 @@ static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
     r->out.source_bit_depth = (uint32_t)r->cinfo.data_precision;
 
     jpeg_start_decompress(&r->cinfo);
-    uint32_t channels = (uint32_t)r->cinfo.output_components;
-    if (imageio_alloc_pixels(&r->out, r->cinfo.output_width, r->cinfo.output_height, channels,
-                             "JPEG", r->error.err, r->error.err_size) < 0)
-        return -1;
-    size_t stride = (size_t)r->out.width * channels;
+    r->out.width = r->cinfo.output_width;
+    r->out.height = r->cinfo.output_height;
+    r->out.channels = (uint32_t)r->cinfo.output_components;
+    size_t stride = (size_t)r->out.width * r->out.channels;
+    uint32_t capacity = 0;
     while (r->cinfo.output_scanline < r->cinfo.output_height) {
+        if (r->cinfo.output_scanline == capacity && reserve_rows(r, &capacity) < 0)
+            return -1;
         JSAMPROW row = r->out.pixels + r->cinfo.output_scanline * stride;
         /* A memory source never suspends, so each call delivers a line or fails. */
         if (jpeg_read_scanlines(&r->cinfo, &row, 1) != 1) {

@@ -45,6 +45,23 @@ static void read_from_memory(png_structp png, png_bytep out, size_t n)
     r->pos += n;
 }
 
+/* Deflate cannot expand data by more than 1032:1 (a 258-byte match coded in 2 bits). */
+#define DEFLATE_MAX_RATIO 1032u
+
+/* Refuses a file too short to hold the image its IHDR claims, so that a few hostile bytes cannot
+ * make us allocate the pixels of a large image before libpng finds the data missing. */
+static int check_data_size(PngReader *r, png_uint_32 width, png_uint_32 height)
+{
+    uint64_t bits_per_pixel =
+        (uint64_t)png_get_bit_depth(r->png, r->info) * png_get_channels(r->png, r->info);
+    uint64_t raster_bytes = ((uint64_t)width * height * bits_per_pixel + 7) / 8;
+    if (raster_bytes / DEFLATE_MAX_RATIO <= r->size)
+        return 0;
+    imageio_set_error(r->err, r->err_size, "PNG: a file of %zu bytes cannot hold a %ux%u image",
+                      r->size, (unsigned)width, (unsigned)height);
+    return -1;
+}
+
 /* Copies the iCCP profile, if any, into the output image. */
 static void read_icc(PngReader *r)
 {
@@ -77,7 +94,8 @@ static int decode_png(PngReader *r)
 
     png_uint_32 width = png_get_image_width(r->png, r->info);
     png_uint_32 height = png_get_image_height(r->png, r->info);
-    if (imageio_check_size("PNG", width, height, r->max_pixels, r->err, r->err_size) < 0)
+    if (imageio_check_size("PNG", width, height, r->max_pixels, r->err, r->err_size) < 0 ||
+        check_data_size(r, width, height) < 0)
         return -1;
     int color_type = png_get_color_type(r->png, r->info);
     r->out.source_bit_depth =
