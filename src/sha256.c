@@ -1,9 +1,15 @@
-/* sha256.c: SHA-256 (FIPS 180-4) over a buffer in memory. */
+/* sha256.c: SHA-256 (FIPS 180-4) over a buffer in memory: padding, dispatch, and the portable block
+ * compression.  Hashing the 9 MB default model is part of every context's start, so x86 CPUs with
+ * the SHA extensions use sha256_x86.c: 7.5 ms instead of 43 ms for that model on this machine. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include "sha256.h"
 
 #include <string.h>
 
-static const uint32_t K[64] = {
+const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -19,7 +25,7 @@ static uint32_t rotr(uint32_t x, int n)
     return x >> n | x << (32 - n);
 }
 
-static void compress(uint32_t h[8], const uint8_t block[64])
+static void compress_block(uint32_t h[8], const uint8_t block[64])
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -32,7 +38,7 @@ static void compress(uint32_t h[8], const uint8_t block[64])
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
         uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         hh = g;
         g = f;
@@ -53,26 +59,40 @@ static void compress(uint32_t h[8], const uint8_t block[64])
     h[7] += hh;
 }
 
+void sha256_blocks_c(uint32_t h[8], const uint8_t *data, size_t blocks)
+{
+    for (size_t i = 0; i < blocks; i++)
+        compress_block(h, data + 64 * i);
+}
+
+static void blocks(uint32_t h[8], const uint8_t *data, size_t count)
+{
+#if HAVE_X86_SIMD
+    if (sha256_x86_available()) {
+        sha256_blocks_x86(h, data, count);
+        return;
+    }
+#endif
+    sha256_blocks_c(h, data, count);
+}
+
 void sha256(const uint8_t *data, size_t size, uint8_t digest[32])
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    size_t full = size / 64 * 64;
-    for (size_t off = 0; off < full; off += 64)
-        compress(h, data + off);
+    size_t full = size / 64;
+    blocks(h, data, full);
 
     /* The tail, the 0x80 marker and the 64-bit bit length fill one or two final blocks. */
     uint8_t tail[128] = {0};
-    size_t rest = size - full;
-    memcpy(tail, data + full, rest);
+    size_t rest = size - full * 64;
+    memcpy(tail, data + full * 64, rest);
     tail[rest] = 0x80;
     size_t tail_len = rest + 9 <= 64 ? 64 : 128;
     uint64_t bits = (uint64_t)size * 8;
     for (int i = 0; i < 8; i++)
         tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
-    compress(h, tail);
-    if (tail_len == 128)
-        compress(h, tail + 64);
+    blocks(h, tail, tail_len / 64);
     for (int i = 0; i < 8; i++) {
         digest[4 * i] = (uint8_t)(h[i] >> 24);
         digest[4 * i + 1] = (uint8_t)(h[i] >> 16);

@@ -1,4 +1,8 @@
-/* test_model.c: the model-file loader accepts the committed tiny model and refuses damaged variants. */
+/* test_model.c: the model-file loader accepts the committed tiny model and refuses damaged variants;
+ * SHA-256, which identifies models, against FIPS 180-4 and its portable version. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -368,9 +372,74 @@ static void test_load_errors(void **state)
     assert_int_equal(model_file_load("/dev/null", &m), AECIMG_ERR_MODEL_INVALID);
 }
 
+/* ---------------------------------------------------------------- SHA-256 */
+
+static void hex_digest(const uint8_t d[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* FIPS 180-4 examples, through whichever block function the CPU gets. */
+static void test_sha256_known_digests(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *digest;
+    } cases[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    uint8_t d[32];
+    char hex[65];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sha256((const uint8_t *)cases[i].text, strlen(cases[i].text), d);
+        hex_digest(d, hex);
+        assert_string_equal(hex, cases[i].digest);
+    }
+    size_t n = 1000000;
+    uint8_t *a = malloc(n);
+    assert_non_null(a);
+    memset(a, 'a', n);
+    sha256(a, n, d);
+    hex_digest(d, hex);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+}
+
+/* The SHA-extension blocks against the portable ones: random states, data and block counts. */
+static void test_sha256_x86_matches_c(void **state)
+{
+    (void)state;
+#if HAVE_X86_SIMD
+    if (!sha256_x86_available())
+        skip();
+    uint8_t data[64 * 37];
+    uint32_t seed = 12345;
+    for (int trial = 0; trial < 200; trial++) {
+        uint32_t hc[8], hx[8];
+        for (size_t i = 0; i < sizeof data; i++)
+            data[i] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 24);
+        for (int i = 0; i < 8; i++)
+            hc[i] = hx[i] = (seed = seed * 1103515245u + 12345u);
+        size_t blocks = (size_t)trial % 38;
+        sha256_blocks_c(hc, data, blocks);
+        sha256_blocks_x86(hx, data, blocks);
+        assert_memory_equal(hc, hx, sizeof hc);
+    }
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_known_digests),
+        cmocka_unit_test(test_sha256_x86_matches_c),
         cmocka_unit_test(test_valid_model),
         cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_structural_damage),
