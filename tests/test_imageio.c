@@ -1221,7 +1221,8 @@ static void test_jpeg_scan_limit(void)
 }
 
 /* A header that claims more rows than the scan holds: libjpeg would only warn and pad the image
- * with gray; the reader refuses it. */
+ * with gray; the reader refuses it, before decoding when the file is too short to code one bit per
+ * block. */
 static void test_jpeg_claims_more_rows(const uint8_t *jpeg, size_t size)
 {
     uint8_t *copy = malloc(size);
@@ -1231,11 +1232,18 @@ static void test_jpeg_claims_more_rows(const uint8_t *jpeg, size_t size)
     while (sof + 9 < size && !(copy[sof] == 0xff && copy[sof + 1] == 0xc0))
         sof++;
     assert_true(sof + 9 < size);
-    const uint16_t heights[] = {64 + 16, 12000};
-    for (size_t i = 0; i < 2; i++) {
-        copy[sof + 5] = (uint8_t)(heights[i] >> 8);
-        copy[sof + 6] = (uint8_t)heights[i];
-        read_refused(copy, size, AECIMG_DEFAULT_MAX_PIXELS, "premature end of data segment");
+    const struct {
+        uint16_t height;
+        const char *error;
+    } cases[] = {
+        {64 + 16, "premature end of data segment"},
+        {12000, "premature end of data segment"}, /* 27,000 blocks: 3,375 bytes at least */
+        {65000, "cannot hold a 96x65000 image"},  /* 146,256 blocks: more than 8 per byte */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        copy[sof + 5] = (uint8_t)(cases[i].height >> 8);
+        copy[sof + 6] = (uint8_t)cases[i].height;
+        read_refused(copy, size, AECIMG_DEFAULT_MAX_PIXELS, cases[i].error);
     }
     free(copy);
 }

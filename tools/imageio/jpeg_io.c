@@ -126,6 +126,25 @@ static int reserve_rows(JpegReader *r, uint32_t *capacity)
     return 0;
 }
 
+/* Huffman coding spends at least one bit on the DC coefficient of every block of every component,
+ * baseline and progressive alike, so a file of n bytes holds at most 8n blocks.  Refusing a shorter
+ * file before jpeg_start_decompress keeps a few hostile bytes from costing the whole-image
+ * coefficient buffer that libjpeg allocates for a progressive file.  Arithmetic coding has no such
+ * floor; there the pixel limit is the only bound. */
+static int check_data_size(JpegReader *r, size_t size)
+{
+    if (r->cinfo.arith_code)
+        return 0;
+    uint64_t blocks = 0;
+    for (int i = 0; i < r->cinfo.num_components; i++)
+        blocks += (uint64_t)r->cinfo.comp_info[i].width_in_blocks * r->cinfo.comp_info[i].height_in_blocks;
+    if (blocks <= (uint64_t)size * 8)
+        return 0;
+    imageio_set_error(r->error.err, r->error.err_size, "JPEG: a file of %zu bytes cannot hold a %ux%u image",
+                      size, (unsigned)r->cinfo.image_width, (unsigned)r->cinfo.image_height);
+    return -1;
+}
+
 static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
 {
     if (setjmp(r->error.jump))
@@ -138,7 +157,7 @@ static int decode_jpeg(JpegReader *r, const uint8_t *data, size_t size)
     jpeg_read_header(&r->cinfo, TRUE);
     if (imageio_check_size("JPEG", r->cinfo.image_width, r->cinfo.image_height, r->max_pixels,
                            r->error.err, r->error.err_size) < 0 ||
-        choose_output(r) < 0)
+        check_data_size(r, size) < 0 || choose_output(r) < 0)
         return -1;
     JOCTET *icc;
     unsigned int icc_size;
