@@ -65,21 +65,22 @@ void sha256_blocks_c(uint32_t h[8], const uint8_t *data, size_t blocks)
         compress_block(h, data + 64 * i);
 }
 
-static void blocks(uint32_t h[8], const uint8_t *data, size_t count)
+typedef void (*BlockFn)(uint32_t h[8], const uint8_t *data, size_t blocks);
+
+static BlockFn block_function(void)
 {
 #if HAVE_X86_SIMD
-    if (sha256_x86_available()) {
-        sha256_blocks_x86(h, data, count);
-        return;
-    }
+    if (sha256_x86_available())
+        return sha256_blocks_x86;
 #endif
-    sha256_blocks_c(h, data, count);
+    return sha256_blocks_c;
 }
 
 void sha256(const uint8_t *data, size_t size, uint8_t digest[32])
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    BlockFn blocks = block_function();
     size_t full = size / 64;
     blocks(h, data, full);
 
