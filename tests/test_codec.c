@@ -1,5 +1,5 @@
 /* test_codec.c: the whole pipeline: PyTorch conformance vectors, the default model's recorded PSNR,
- * thread-count determinism, odd sizes, gray, alpha, ICC and damaged files. */
+ * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files and the entropy-stage fallback. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "container.h"
 #include "entropy.h"
 #include "imageio/imageio.h"
+#include "model_builder.h"
 #include "model_file.h"
 #include "tiles.h"
 
@@ -464,6 +466,49 @@ static void test_limits_and_arguments(void **state)
     assert_string_equal(aecimg_strerror(AECIMG_ERR_MODEL_MISMATCH), "file was made with a different model");
 }
 
+/* A model whose tables are too large for ctx: the default stage falls back to the smaller of rANS
+ * and zstd (the whole file is the one that stage writes) and decodes; ctx itself is refused. */
+static void test_auto_entropy_fallback(void **state)
+{
+    (void)state;
+    const TestModelShape shape = {4, 40, 4095, 16}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    size_t model_size;
+    uint8_t *model = test_model_build(&shape, &model_size);
+    char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
+    test_model_write(path, model, model_size);
+    free(model);
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    AecimgContext *ctx = open_ctx(path, 50, 1);
+    static const int stages[3] = {AECIMG_ENTROPY_AUTO, AECIMG_ENTROPY_RANS, AECIMG_ENTROPY_ZSTD};
+    uint8_t *file[3];
+    size_t size[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(aecimg_set_entropy(ctx, stages[i]), 0);
+        assert_int_equal(aecimg_encode(ctx, &img, &file[i], &size[i]), 0);
+    }
+    const int smaller = size[1] <= size[2] ? 1 : 2;
+    AecimgInfo info;
+    assert_int_equal(aecimg_read_info(file[0], size[0], &info), 0);
+    assert_int_equal(info.entropy, stages[smaller]);
+    assert_int_equal(size[0], size[smaller]);
+    assert_memory_equal(file[0], file[smaller], size[0]);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(ctx, file[0], size[0], &out), 0);
+    assert_int_equal(out.width, img.width);
+    assert_int_equal(out.height, img.height);
+    aecimg_image_free(&out);
+
+    uint8_t *ctx_file;
+    size_t ctx_size;
+    assert_int_equal(aecimg_set_entropy(ctx, AECIMG_ENTROPY_CTX), 0);
+    assert_int_equal(aecimg_encode(ctx, &img, &ctx_file, &ctx_size), AECIMG_ERR_UNSUPPORTED);
+    for (int i = 0; i < 3; i++)
+        free(file[i]);
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_quality_monotonic),
         cmocka_unit_test(test_model_mismatch_and_damage),
         cmocka_unit_test(test_limits_and_arguments),
+        cmocka_unit_test(test_auto_entropy_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

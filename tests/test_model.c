@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "model_builder.h"
 #include "model_file.h"
 #include "sha256.h"
 
@@ -211,125 +212,6 @@ static void test_structural_damage(void **state)
     }
 }
 
-/* ---------------------------------------------------------------- a model written from scratch */
-
-typedef struct Out {
-    uint8_t *p;
-    size_t n, cap;
-} Out;
-
-static void out_bytes(Out *o, const void *b, size_t n)
-{
-    if (o->n + n > o->cap) {
-        o->cap = 2 * (o->n + n);
-        o->p = realloc(o->p, o->cap);
-        assert_non_null(o->p);
-    }
-    memcpy(o->p + o->n, b, n);
-    o->n += n;
-}
-
-static void out_u32(Out *o, uint32_t v)
-{
-    uint8_t b[4];
-    put_le32(b, v);
-    out_bytes(o, b, 4);
-}
-
-static void out_u16(Out *o, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    out_bytes(o, b, 2);
-}
-
-/* A float16 tensor of `count` copies of `value` (a binary16 bit pattern), padded to 4 bytes. */
-static void out_tensor(Out *o, size_t start, const char *name, uint32_t ndim, const uint32_t *dims, uint16_t value)
-{
-    size_t count = 1;
-    out_u16(o, (uint16_t)strlen(name));
-    out_bytes(o, name, strlen(name));
-    uint8_t type[2] = {2, (uint8_t)ndim};
-    out_bytes(o, type, 2);
-    for (uint32_t i = 0; i < ndim; i++) {
-        out_u32(o, dims[i]);
-        count *= dims[i];
-    }
-    for (size_t i = 0; i < count; i++)
-        out_u16(o, value);
-    while ((o->n - start) % 4)
-        out_bytes(o, "", 1);
-}
-
-static void out_layer(Out *o, uint8_t net, uint8_t op, uint32_t p0, uint32_t p1, uint32_t p2, uint32_t p3, uint32_t t0,
-                      uint32_t t1)
-{
-    uint8_t head[4] = {net, op, 0, 0};
-    out_bytes(o, head, 4);
-    uint32_t v[6] = {p0, p1, p2, p3, t0, t1};
-    for (int i = 0; i < 6; i++)
-        out_u32(o, v[i]);
-}
-
-static void out_section(Out *o, const char *tag, const Out *payload)
-{
-    out_bytes(o, tag, 4);
-    out_u32(o, 0);
-    out_u32(o, (uint32_t)payload->n);
-    out_u32(o, 0);
-    out_bytes(o, payload->p, payload->n);
-    while (o->n % 8)
-        out_bytes(o, "", 1);
-}
-
-/* A valid model whose analysis has a GDN of `gdn` channels: conv 3->gdn (k1, stride 2), GDN,
- * conv gdn->1; synthesis conv 1->12, pixel shuffle 2.  One latent channel, 4-symbol tables. */
-static uint8_t *gdn_model(uint32_t gdn, size_t *size)
-{
-    const uint16_t zero = 0, one = 0x3c00, none = 0xffff;
-    Out arch = {0}, tens = {0}, rate = {0}, cdfs = {0}, file = {0};
-    out_u32(&arch, 3), out_u32(&arch, 1), out_u32(&arch, 2), out_u32(&arch, 5);
-    out_layer(&arch, 0, 1, 3, gdn, 1, 2, 0, 1);
-    out_layer(&arch, 0, 2, gdn, 0, 0, 0, 2, 3);
-    out_layer(&arch, 0, 1, gdn, 1, 1, 1, 4, 5);
-    out_layer(&arch, 1, 1, 1, 12, 1, 1, 6, 7);
-    out_layer(&arch, 1, 4, 2, 0, 0, 0, (uint32_t)none << 16 | none, (uint32_t)none << 16 | none);
-    out_u32(&tens, 8);
-    const uint32_t d0[4] = {gdn, 3, 1, 1}, d1[1] = {gdn}, d3[2] = {gdn, gdn}, d4[4] = {1, gdn, 1, 1}, d5[1] = {1},
-                   d6[4] = {12, 1, 1, 1}, d7[1] = {12};
-    out_tensor(&tens, 0, "a0.w", 4, d0, one);
-    out_tensor(&tens, 0, "a0.b", 1, d1, zero);
-    out_tensor(&tens, 0, "a1.beta", 1, d1, one);
-    out_tensor(&tens, 0, "a1.gamma", 2, d3, zero);
-    out_tensor(&tens, 0, "a2.w", 4, d4, one);
-    out_tensor(&tens, 0, "a2.b", 1, d5, zero);
-    out_tensor(&tens, 0, "s0.w", 4, d6, one);
-    out_tensor(&tens, 0, "s0.b", 1, d7, zero);
-    out_u32(&rate, MODEL_QUALITIES), out_u32(&rate, 1);
-    for (int q = 0; q < MODEL_QUALITIES; q++)
-        out_u32(&rate, 0x3f800000u), out_u32(&rate, 0x3f800000u), out_u32(&rate, 0);
-    out_u32(&cdfs, 12), out_u32(&cdfs, MODEL_QUALITIES), out_u32(&cdfs, 1), out_u32(&cdfs, 5 * MODEL_QUALITIES);
-    for (uint32_t q = 0; q < MODEL_QUALITIES; q++)
-        out_u32(&cdfs, (uint32_t)-2), out_u32(&cdfs, 4), out_u32(&cdfs, 5 * q);
-    for (int q = 0; q < MODEL_QUALITIES; q++)
-        for (int k = 0; k < 5; k++)
-            out_u16(&cdfs, k < 4 ? 819 : 4096 - 4 * 819);
-    Out meta = {0};
-    out_bytes(&meta, "name=gdn\n", 9);
-    out_bytes(&file, "\x89" "AECM\r\n\x1a", 8);
-    out_u32(&file, 1), out_u32(&file, 5);
-    out_section(&file, "META", &meta);
-    out_section(&file, "ARCH", &arch);
-    out_section(&file, "TENS", &tens);
-    out_section(&file, "RATE", &rate);
-    out_section(&file, "CDFS", &cdfs);
-    uint8_t digest[32];
-    sha256(file.p, file.n, digest);
-    out_bytes(&file, digest, 32);
-    free(meta.p), free(arch.p), free(tens.p), free(rate.p), free(cdfs.p);
-    *size = file.n;
-    return file.p;
-}
-
 /* The kernels take GDNs of up to NN_GDN_MAX_CHANNELS (1024) channels: a model with a wider one is
  * invalid, not a reason for aecimg_open to report running out of memory. */
 static void test_gdn_channel_limit(void **state)
@@ -341,17 +223,15 @@ static void test_gdn_channel_limit(void **state)
     } cases[] = {{8, 0}, {1024, 0}, {1025, AECIMG_ERR_MODEL_INVALID}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t size;
-        uint8_t *data = gdn_model(cases[i].channels, &size);
+        const TestModelShape shape = {cases[i].channels, 1, 4, 12};
+        uint8_t *data = test_model_build(&shape, &size);
         int err = parse(data, size);
         if (err != cases[i].err)
             fail_msg("GDN of %u channels: got %d, expected %d", cases[i].channels, err, cases[i].err);
         if (err == 0) {
             /* ... and it loads, networks included. */
             char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
-            int fd = mkstemp(path);
-            assert_true(fd >= 0);
-            assert_int_equal(write(fd, data, size), (ssize_t)size);
-            close(fd);
+            test_model_write(path, data, size);
             AecimgSettings s;
             aecimg_default_settings(&s);
             s.model_path = path;
