@@ -36,6 +36,7 @@ def training_record(run, step, name):
         "patch": args["patch"],
         "batch": args["batch"],
         "lr": args["lr"],
+        "precision": args.get("precision", "fp32"),
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
     }

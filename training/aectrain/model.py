@@ -55,11 +55,15 @@ class GDN(nn.Module):
         return beta, gamma
 
     def forward(self, x):
-        beta, gamma = self.effective()
-        c = x.shape[1]
-        norm = F.conv2d(x * x, gamma.view(c, c, 1, 1), beta)
-        norm = torch.sqrt(norm)
-        return x * norm if self.inverse else x / norm
+        # Always float32, also in a mixed-precision step: the normalization divides by a sum of
+        # squares, and bfloat16's 8-bit mantissa would blur what gamma is trained to weigh.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            beta, gamma = self.effective()
+            c = x.shape[1]
+            norm = F.conv2d(x * x, gamma.view(c, c, 1, 1), beta)
+            norm = torch.sqrt(norm)
+            return x * norm if self.inverse else x / norm
 
 
 def conv(cin, cout, k, stride=1):
@@ -157,6 +161,8 @@ class AecModel(nn.Module):
         self.log_gain = nn.Parameter(init)
         self.log_inv_gain = nn.Parameter(-init.clone())
         self.prior = FactorizedPrior(m)
+        # Mixed precision (train.py --precision): the dtype of the inner convolutions, or None.
+        self.lowp = None
 
     def gains_at(self, t):
         """Gain and inverse gain at continuous rate index t in [0, K-1] (log-linear interpolation)."""
@@ -176,6 +182,18 @@ class AecModel(nn.Module):
         ll = self.lambdas.log()
         return ((1 - a) * ll[i] + a * ll[i + 1]).exp()
 
+    def transform(self, seq, x):
+        """Runs g_a or g_s.  With self.lowp set, the convolutions between the first and the last layer
+        run in that dtype (oneDNN accumulates in float32); the first and last stay float32, so the
+        pixels and the latents that get rounded keep full precision, as in the C engine."""
+        last = len(seq) - 1
+        for i, layer in enumerate(seq):
+            lowp = self.lowp is not None and 0 < i < last
+            with torch.autocast(x.device.type, dtype=self.lowp or torch.bfloat16, enabled=lowp):
+                x = layer(x)
+            x = x.float()
+        return x
+
     def forward(self, x, t, ste=True):
         """x: (B,3,H,W) in [0,1]; t: (B,) rate index.  Returns reconstruction and likelihoods.
 
@@ -183,13 +201,13 @@ class AecModel(nn.Module):
         noisy ones."""
         gain, inv_gain = self.gains_at(t)
         b = x.shape[0]
-        y = self.g_a(x) * gain.view(b, -1, 1, 1)
+        y = self.transform(self.g_a, x) * gain.view(b, -1, 1, 1)
         mu = self.prior.medians.detach().view(1, -1, 1, 1) * gain.view(b, -1, 1, 1)
         # Rate from additive noise; distortion through straight-through rounding (Minnen & Singh 2020).
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik = self.prior.bin_likelihood(noisy - mu, gain.view(b, -1, 1, 1))
         y_hat = y + (torch.round(y - mu) + mu - y).detach() if ste else noisy
-        x_hat = self.g_s(y_hat * inv_gain.view(b, -1, 1, 1))
+        x_hat = self.transform(self.g_s, y_hat * inv_gain.view(b, -1, 1, 1))
         return x_hat, lik
 
     def arch(self):
