@@ -48,8 +48,9 @@ def parse_args(argv=None):
     p.add_argument("--weights-out", default="", help="also write the weights alone here at each save")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="bf16: inner convolutions in bfloat16 (auto: where the hardware has bfloat16 products)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: inner convolutions in bfloat16 (only where the hardware has bfloat16 products;"
+                        " see README.md for what it costs in gradient accuracy late in a run)")
     return p.parse_args(argv)
 
 
@@ -122,22 +123,6 @@ def pick_device(name):
     return torch.device(name)
 
 
-def pick_precision(name, device):
-    """bf16 on hardware that multiplies bfloat16 natively (measured here, AVX512-BF16: 1.25x more steps
-    per hour, gradients within 5% of float32 where batch-to-batch noise is 100% and more); elsewhere
-    autocast would emulate it, slower than float32."""
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return "fp32"
-    return "bf16" if " avx512_bf16" in flags or " amx_bf16" in flags else "fp32"
-
-
 class Batches:
     """Patch batches, optionally produced by worker processes (worth it on CUDA machines only)."""
 
@@ -188,7 +173,6 @@ def main(argv=None):
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     # channels_last: 7% faster steps with Debian torch's oneDNN convolutions on this machine.
     model = AecModel(args.n, args.m).to(device, memory_format=torch.channels_last)
-    args.precision = pick_precision(args.precision, device)
     model.lowp = torch.bfloat16 if args.precision == "bf16" else None
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
