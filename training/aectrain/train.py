@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--m", type=int, default=192, help="latent channels")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     p.add_argument("--lr-min", type=float, default=1e-5, help="learning rate at the end of the cosine decay")
+    p.add_argument("--cycle-start", type=int, default=0,
+                   help="step where the ramp and cosine begin (a warm restart of a resumed run)")
     p.add_argument("--warmup", type=int, default=300, help="distortion-only steps at the start")
     p.add_argument("--decoder-input", choices=("ste", "noise"), default="ste",
                    help="synthesis input in training: rounded with a straight-through gradient, or noisy")
@@ -55,11 +57,12 @@ def parse_args(argv=None):
 
 
 def learning_rate(args, step):
-    """Short linear ramp, then cosine decay from --lr to --lr-min over --steps."""
+    """Short linear ramp, then cosine decay from --lr to --lr-min, from step --cycle-start to --steps."""
     ramp = 200
+    step -= args.cycle_start
     if step < ramp:
-        return args.lr * (step + 1) / ramp
-    frac = min(1.0, (step - ramp) / max(1, args.steps - ramp))
+        return args.lr * (max(step, 0) + 1) / ramp
+    frac = min(1.0, (step - ramp) / max(1, args.steps - args.cycle_start - ramp))
     return args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * frac))
 
 
