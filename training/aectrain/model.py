@@ -161,8 +161,8 @@ class AecModel(nn.Module):
         self.log_gain = nn.Parameter(init)
         self.log_inv_gain = nn.Parameter(-init.clone())
         self.prior = FactorizedPrior(m)
-        # Mixed precision (train.py --precision): the dtype of the inner convolutions, or None.
-        self.lowp = None
+        # Mixed precision (train.py --precision bf16): inner convolutions in bfloat16.
+        self.bf16 = False
 
     def gains_at(self, t):
         """Gain and inverse gain at continuous rate index t in [0, K-1] (log-linear interpolation)."""
@@ -183,13 +183,12 @@ class AecModel(nn.Module):
         return ((1 - a) * ll[i] + a * ll[i + 1]).exp()
 
     def transform(self, seq, x):
-        """Runs g_a or g_s.  With self.lowp set, the convolutions between the first and the last layer
-        run in that dtype (oneDNN accumulates in float32); the first and last stay float32, so the
-        pixels and the latents that get rounded keep full precision, as in the C engine."""
+        """Runs g_a or g_s.  With self.bf16, the convolutions between the first and the last layer run
+        in bfloat16 (oneDNN accumulates in float32); the first and last stay float32, so the pixels
+        and the latents that get rounded keep full precision, as in the C engine."""
         last = len(seq) - 1
         for i, layer in enumerate(seq):
-            lowp = self.lowp is not None and 0 < i < last
-            with torch.autocast(x.device.type, dtype=self.lowp or torch.bfloat16, enabled=lowp):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16 and 0 < i < last):
                 x = layer(x)
             x = x.float()
         return x

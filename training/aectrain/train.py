@@ -176,7 +176,7 @@ def main(argv=None):
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     # channels_last: 7% faster steps with Debian torch's oneDNN convolutions on this machine.
     model = AecModel(args.n, args.m).to(device, memory_format=torch.channels_last)
-    model.lowp = torch.bfloat16 if args.precision == "bf16" else None
+    model.bf16 = args.precision == "bf16"
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
     if os.path.exists(ckpt_path):
