@@ -33,10 +33,7 @@ def load(args):
         mf = modelfile.ModelFile(args.model)
         return mf.to_torch(), int(mf.meta.get("steps", 0))
     ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
-    model = AecModel(ck["n"], ck["m"])
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, ck["step"]
+    return AecModel.from_state(ck["model"], ck["n"], ck["m"]).eval(), ck["step"]
 
 
 def psnr(a, b):

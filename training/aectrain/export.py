@@ -20,9 +20,7 @@ CHECK_QUALITIES = (10, 50, 90)
 
 def load_checkpoint(run):
     ck = torch.load(os.path.join(run, "checkpoint.pt"), map_location="cpu")
-    model = AecModel(ck["n"], ck["m"])
-    model.load_state_dict(ck["model"])
-    return model.eval(), ck["step"]
+    return AecModel.from_state(ck["model"], ck["n"], ck["m"]).eval(), ck["step"]
 
 
 def training_record(run, step, name):

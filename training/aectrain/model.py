@@ -13,7 +13,7 @@ import torch.nn.functional as F
 LIKELIHOOD_BOUND = 1e-9
 
 # Lambdas of the trained rate points, lowest rate first.  Quality 0..100 interpolates between them.
-DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+DEFAULT_LAMBDAS = (0.00093, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
 class LowerBound(torch.autograd.Function):
@@ -145,6 +145,13 @@ class FactorizedPrior(nn.Module):
 
 
 class AecModel(nn.Module):
+    @classmethod
+    def from_state(cls, state, n, m):
+        """A model shaped like a saved state dict (its rate points included), carrying its weights."""
+        model = cls(n, m, state["lambdas"].tolist())
+        model.load_state_dict(state)
+        return model
+
     def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS):
         super().__init__()
         self.n, self.m = n, m

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import torch
 
-from .model import AecModel, GDN
+from .model import DEFAULT_LAMBDAS, AecModel, GDN
 
 SIGNATURE = b"\x89AECM\r\n\x1a"
 VERSION = 1
@@ -295,7 +295,8 @@ class ModelFile:
     def to_torch(self, n=None):
         """An AecModel carrying this file's weights (GDN reparametrization inverted)."""
         n = n or next(l[2][1] for l in self.layers if l[1] == OPS["conv"])
-        model = AecModel(n=n, m=self.m)
+        lambdas = [float(v) for v in self.meta["lambdas"].split(",")] if "lambdas" in self.meta else DEFAULT_LAMBDAS
+        model = AecModel(n=n, m=self.m, lambdas=lambdas)
         sd = model.state_dict()
         gdn = {name for name, mod in model.named_modules() if isinstance(mod, GDN)}
         for name, arr in self.tensors.items():

@@ -19,7 +19,7 @@ import torch
 
 from . import modelfile
 from .data import PatchSource, load_eval_images
-from .model import AecModel, rate_bits
+from .model import DEFAULT_LAMBDAS, AecModel, rate_bits
 
 
 def parse_args(argv=None):
@@ -28,6 +28,9 @@ def parse_args(argv=None):
     p.add_argument("--data", nargs="+", default=["../shared/data/train"], help="training image folders")
     p.add_argument("--eval-images", nargs="*", default=[], help="images for the periodic evaluation")
     p.add_argument("--steps", type=int, default=60000, help="total steps of the schedule")
+    p.add_argument("--lambdas", type=parse_lambdas, default=DEFAULT_LAMBDAS,
+                   help="rate points, comma-separated and increasing; a resumed run may gain new points"
+                        " below or above its old ones (default: %s)" % ",".join("%g" % v for v in DEFAULT_LAMBDAS))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--n", type=int, default=128, help="transform channels")
@@ -54,6 +57,55 @@ def parse_args(argv=None):
                    help="bf16: inner convolutions in bfloat16 (only where the hardware has bfloat16 products;"
                         " see README.md for what it costs in gradient accuracy late in a run)")
     return p.parse_args(argv)
+
+
+def parse_lambdas(text):
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) < 2 or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError("need two or more positive, increasing lambdas")
+    return values
+
+
+def add_rate_points(ck, model, lambdas):
+    """Extends a checkpoint's rate points to `lambdas` (nothing to do if they are the same); the new
+    ones must hold the old ones in a row.
+
+    The gains of a new point are extrapolated log-linearly (in log lambda) from its two nearest old
+    points.  In the optimizer state a new row starts with no momentum and with the second moment of
+    its nearest old row, so its first updates are no larger than its neighbour's."""
+    state = ck["model"]
+    old = state["lambdas"].tolist()
+    new = list(lambdas)
+    if len(old) == len(new) and all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(old, new)):
+        return
+    first = next((i for i in range(len(new) - len(old) + 1)
+                  if all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(old, new[i:i + len(old)]))), None)
+    if first is None or len(old) < 2:
+        raise SystemExit("--lambdas %s must contain the checkpoint's %s in a row"
+                         % (",".join("%g" % v for v in new), ",".join("%g" % v for v in old)))
+    log_old = [math.log(v) for v in old]
+    index = {name: i for i, (name, _) in enumerate(model.named_parameters())}
+    for name in ("log_gain", "log_inv_gain"):
+        rows = state[name]
+        moments = ck.get("optimizer", {}).get("state", {}).get(index[name])
+        out, avg, sq = [], [], []
+        for j, lam in enumerate(new):
+            i = j - first
+            if 0 <= i < len(old):
+                out.append(rows[i])
+            else:
+                a, b = (0, 1) if i < 0 else (len(old) - 2, len(old) - 1)
+                frac = (math.log(lam) - log_old[a]) / (log_old[b] - log_old[a])
+                out.append(rows[a] + frac * (rows[b] - rows[a]))
+            if moments is not None:
+                near = min(max(i, 0), len(old) - 1)
+                avg.append(moments["exp_avg"][near] if i == near else torch.zeros_like(rows[0]))
+                sq.append(moments["exp_avg_sq"][near])
+        state[name] = torch.stack(out)
+        if moments is not None:
+            moments["exp_avg"], moments["exp_avg_sq"] = torch.stack(avg), torch.stack(sq)
+    state["lambdas"] = torch.tensor(new, dtype=torch.float32)
+    print("rate points %s -> %s" % (",".join("%g" % v for v in old), ",".join("%g" % v for v in new)), flush=True)
 
 
 def learning_rate(args, step):
@@ -175,12 +227,13 @@ def main(argv=None):
 
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     # channels_last: 7% faster steps with Debian torch's oneDNN convolutions on this machine.
-    model = AecModel(args.n, args.m).to(device, memory_format=torch.channels_last)
+    model = AecModel(args.n, args.m, args.lambdas).to(device, memory_format=torch.channels_last)
     model.bf16 = args.precision == "bf16"
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device)
+        add_rate_points(ck, model, args.lambdas)
         model.load_state_dict(ck["model"])
         if "optimizer" in ck:
             opt.load_state_dict(ck["optimizer"])
@@ -188,7 +241,9 @@ def main(argv=None):
         print("resumed %s at step %d" % (ckpt_path, step), flush=True)
     elif args.init_from:
         mf = modelfile.ModelFile(args.init_from)
-        model.load_state_dict(mf.to_torch(args.n).state_dict())
+        ck = {"model": mf.to_torch(args.n).state_dict()}
+        add_rate_points(ck, model, args.lambdas)
+        model.load_state_dict(ck["model"])
         step = int(mf.meta.get("steps", 0))
         print("started from %s (step %d); optimizer state starts afresh" % (args.init_from, step), flush=True)
     with open(os.path.join(args.run, "args.json"), "w") as f:

@@ -18,13 +18,15 @@ from . import modelfile, reference
 from .model import AecModel
 
 QUALITIES = (0, 37, 100)
+# The rate points the committed vectors were made with (the default model's first eight).
+VECTOR_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 # Latents this close to a rounding boundary could round either way under float reassociation.
 MIN_BOUNDARY_DISTANCE = 2e-3
 
 
 def tiny_model(seed, pixels):
     torch.manual_seed(seed)
-    model = AecModel(n=8, m=12)
+    model = AecModel(n=8, m=12, lambdas=VECTOR_LAMBDAS)
     with torch.no_grad():
         # Gains spread so that the symbols span several values at every quality.
         model.log_gain.copy_(torch.linspace(0.5, 2.5, model.log_gain.shape[0]).view(-1, 1)
