@@ -59,6 +59,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+# Batches with a non-finite loss or gradient that a run skips before it gives up.
+MAX_SKIPPED = 20
+
+
 def parse_lambdas(text):
     values = tuple(float(v) for v in text.split(","))
     if len(values) < 2 or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
@@ -255,6 +259,7 @@ def main(argv=None):
     k = model.lambdas.shape[0]
     started = time.time()
     window = []
+    skipped = 0
 
     def checkpoint():
         save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
@@ -279,8 +284,14 @@ def main(argv=None):
         loss = loss + model.prior.aux_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if args.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+            # One poisoned Adam step would spoil the weights and, at the next save, the checkpoint.
+            skipped += 1
+            print("step %d: non-finite loss or gradient, batch skipped" % step, flush=True)
+            if skipped > MAX_SKIPPED:
+                raise SystemExit("%d non-finite steps; stopped, the last checkpoint is left as it was" % skipped)
+            continue
         opt.step()
         step += 1
 
