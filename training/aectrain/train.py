@@ -80,10 +80,13 @@ def add_rate_points(ck, model, lambdas):
     state = ck["model"]
     old = state["lambdas"].tolist()
     new = list(lambdas)
-    if len(old) == len(new) and all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(old, new)):
+
+    def same(xs, ys):  # the checkpoint holds float32 copies of the lambdas
+        return len(xs) == len(ys) and all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(xs, ys))
+
+    if same(old, new):
         return
-    first = next((i for i in range(len(new) - len(old) + 1)
-                  if all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(old, new[i:i + len(old)]))), None)
+    first = next((i for i in range(len(new) - len(old) + 1) if same(old, new[i:i + len(old)])), None)
     if first is None or len(old) < 2:
         raise SystemExit("--lambdas %s must contain the checkpoint's %s in a row"
                          % (",".join("%g" % v for v in new), ",".join("%g" % v for v in old)))
