@@ -19,6 +19,7 @@
 #include "network.h"
 #include "nn.h"
 #include "quant.h"
+#include "refine.h"
 #include "tiles.h"
 
 #define DEFAULT_MODEL_FILE "default.aecm"
@@ -37,6 +38,8 @@ struct AecimgContext {
     ModelFile model;
     NnKernels kernels;
     Transform analysis, synthesis;
+    RefineNet refine; /* the synthesis's backward pass, built when an encode first refines */
+    int refine_ready;
     NetWorkspace work;
     int threads;
 };
@@ -96,6 +99,7 @@ static int check_settings(const AecimgSettings *s)
     RETURN_ERROR_IF(s->entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(s->entropy), AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(s->max_pixels == 0, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->roles & ~(AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE), AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(s->refine < 0 || s->refine > AECIMG_REFINE_MAX, AECIMG_ERR_INVALID_ARGUMENT);
     return 0;
 }
 
@@ -158,6 +162,7 @@ void aecimg_close(AecimgContext **ctx)
     if (!ctx || !*ctx)
         return;
     AecimgContext *c = *ctx;
+    refine_net_free(&c->refine);
     network_free(&c->analysis.net);
     network_free(&c->synthesis.net);
     network_workspace_free(&c->work);
@@ -199,6 +204,13 @@ int aecimg_set_entropy(AecimgContext *ctx, int entropy)
     RETURN_ERROR_IF(!ctx, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(entropy), AECIMG_ERR_UNSUPPORTED);
     ctx->settings.entropy = entropy;
+    return 0;
+}
+
+int aecimg_set_refine(AecimgContext *ctx, int iterations)
+{
+    RETURN_ERROR_IF(!ctx || iterations < 0 || iterations > AECIMG_REFINE_MAX, AECIMG_ERR_INVALID_ARGUMENT);
+    ctx->settings.refine = iterations;
     return 0;
 }
 
@@ -313,7 +325,44 @@ static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts
     return err;
 }
 
-/* Analysis of one tile, whose kept latents are quantized into their place in symbols. */
+static int refine_ready(AecimgContext *c)
+{
+    if (c->refine_ready)
+        return 0;
+    FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
+    FORWARD_IF_ERROR(refine_net_build(&c->refine, &c->synthesis.net, c->threads));
+    c->refine_ready = 1;
+    return 0;
+}
+
+/* Replaces *latents, the analysis output for the tile's pixels r, with refined latents in *refined
+ * (malloc'd, the caller frees it). */
+static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r, const Tile *t,
+                          const float **latents, float **refined)
+{
+    FORWARD_IF_ERROR(refine_ready(c));
+    const uint32_t th = t->hy1 - t->hy0, tw = t->hx1 - t->hx0;
+    float *pixels = malloc((size_t)r.h * r.w * 3 * sizeof(float));
+    float *out = malloc((size_t)th * tw * c->model.latent_channels * sizeof(float));
+    int err = pixels && out ? 0 : AECIMG_ERR_NO_MEMORY;
+    if (err == 0) {
+        image_to_input(img, r, pixels, c->threads);
+        const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
+                               (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
+                               (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
+        err = refine_tile(&c->refine, &c->model, c->settings.quality, c->settings.refine, &rt, out, c->threads);
+    }
+    free(pixels);
+    if (err < 0) {
+        free(out);
+        return err;
+    }
+    *latents = *refined = out;
+    return 0;
+}
+
+/* Analysis of one tile, whose kept latents are quantized (refined first, if asked) into their place in
+ * symbols. */
 static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,
                         int32_t *symbols)
 {
@@ -321,12 +370,16 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
     const PixelRect r = tile_input_rect(t, c->model.stride);
     float *x = network_input(&c->analysis.net, &c->work, (int)r.h, (int)r.w);
     const float *latents = NULL;
+    float *refined = NULL;
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
     image_to_input(img, r, x, c->threads);
     FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
+    if (c->settings.refine > 0)
+        FORWARD_IF_ERROR(refine_latents(c, img, r, t, &latents, &refined));
     const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
                              (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
     quant_forward(&c->model, c->settings.quality, &kept, symbols, (int)g->lh, (int)g->lw, c->threads);
+    free(refined);
     return 0;
 }
 

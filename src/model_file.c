@@ -413,3 +413,40 @@ int model_file_meta(const ModelFile *m, const char *key, char *buf, size_t buf_s
     }
     return -1;
 }
+
+#define MODEL_MAX_LAMBDAS 64
+
+static int parse_lambdas(const ModelFile *m, double *v)
+{
+    char text[1024];
+    if (model_file_meta(m, "lambdas", text, sizeof text) < 0)
+        return -1;
+    int n = 0;
+    for (const char *p = text; n < MODEL_MAX_LAMBDAS;) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || !(x > 0) || !isfinite(x) || (n > 0 && !(x > v[n - 1])))
+            return -1;
+        v[n++] = x;
+        if (*end == '\0')
+            return n >= 2 ? n : -1;
+        if (*end != ',')
+            return -1;
+        p = end + 1;
+    }
+    return -1;
+}
+
+int model_file_lambda(const ModelFile *m, int q, double *lambda)
+{
+    double v[MODEL_MAX_LAMBDAS];
+    int n = parse_lambdas(m, v);
+    RETURN_ERROR_IF(n < 0 || q < 0 || q >= MODEL_QUALITIES, AECIMG_ERR_UNSUPPORTED);
+    double t = q / (double)(MODEL_QUALITIES - 1) * (n - 1);
+    int i = (int)floor(t);
+    if (i > n - 2)
+        i = n - 2;
+    double a = t - i;
+    *lambda = exp((1 - a) * log(v[i]) + a * log(v[i + 1]));
+    return 0;
+}

@@ -59,6 +59,12 @@ void model_file_free(ModelFile *m);
 /* Value of META key (NUL-terminated copy into buf); 0 or -1 if absent or too long. */
 int model_file_meta(const ModelFile *m, const char *key, char *buf, size_t buf_size);
 
+/* The rate-distortion weight lambda the model was trained with at quality q: META `lambdas` (2..64
+ * increasing positive values, one per trained rate point, qualities spread evenly over them) is
+ * interpolated linearly in log lambda, as the training code interpolates the gains.  0, or
+ * AECIMG_ERR_UNSUPPORTED when META has no usable `lambdas`. */
+int model_file_lambda(const ModelFile *m, int q, double *lambda);
+
 static inline const float *model_gain(const ModelFile *m, int q)
 {
     return m->rates + (size_t)q * 3 * m->latent_channels;

@@ -154,3 +154,19 @@ void nn_pixel_shuffle2(const float *in, int h, int w, int c, float *out, int thr
                 }
             }
 }
+
+void nn_pixel_unshuffle2(const float *in, int h, int w, int c, float *out, int threads)
+{
+    const size_t iw = 2 * (size_t)w, co = 4 * (size_t)c;
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < 2; i++)
+            for (int x = 0; x < w; x++) {
+                const float *src = in + ((2 * (size_t)y + i) * iw + 2 * (size_t)x) * c;
+                float *dst = out + ((size_t)y * w + x) * co + i * 2;
+                for (int ch = 0; ch < c; ch++) {
+                    dst[ch * 4] = src[ch];
+                    dst[ch * 4 + 1] = src[c + ch];
+                }
+            }
+}

@@ -90,6 +90,8 @@ void nn_gdn_release(NnGdn *gdn);
 /* out (2h x 2w x c/4) from in (h x w x c), PyTorch's pixel_shuffle(2) channel order:
  * out(2y+i, 2x+j, ch) = in(y, x, ch*4 + i*2 + j). c is a multiple of 4. */
 void nn_pixel_shuffle2(const float *in, int h, int w, int c, float *out, int threads);
+/* Its inverse, which is also its gradient: out (h x w x 4c) from in (2h x 2w x c). */
+void nn_pixel_unshuffle2(const float *in, int h, int w, int c, float *out, int threads);
 
 /* Winograd F(4x4, 3x3) (nn_winograd.c), on k's matrix product. */
 int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads);

@@ -156,6 +156,13 @@ check "the default stage on a photo is ctx" cmp -s "$tmp/e-default.aec" "$tmp/e-
 check "ctx is smaller than zstd on a photo" \
     test "$(file_size "$tmp/e-ctx.aec")" -lt "$(file_size "$tmp/e-zstd.aec")"
 
+# ---- latent refinement: a smaller cost shows in the library tests; here, the option reaches it
+exits 0 "$enc" -q 50 --refine 3 -o "$tmp/r3.aec" "$k5"
+check "--refine 3 changes the file" sh -c '! cmp -s "$1/r3.aec" "$1/e-ctx.aec"' - "$tmp"
+exits 0 "$dec" -o "$tmp/r3.png" "$tmp/r3.aec"
+exits 0 "$enc" -q 50 --refine 0 -o "$tmp/r0.aec" "$k5"
+check "--refine 0 is the default" cmp -s "$tmp/r0.aec" "$tmp/e-ctx.aec"
+
 # ---- standard input and output
 exits 0 "$enc" -q 50 -o "$tmp/file.aec" "$k5"
 exits 0 "$enc" -q 50 -o - - <"$k5" >"$tmp/stdio.aec"
@@ -242,6 +249,7 @@ fails "-q 101: exit 2" 2 "$out" "$enc" -q 101 -o "$out" "$fd/in.png"
 fails "-q 5x: exit 2" 2 "$out" "$enc" -q 5x -o "$out" "$fd/in.png"
 fails "-j -1: exit 2" 2 "$out" "$enc" -j -1 -o "$out" "$fd/in.png"
 fails "--entropy foo: exit 2" 2 "$out" "$enc" --entropy foo -o "$out" "$fd/in.png"
+fails "--refine 1001: exit 2" 2 "$out" "$enc" --refine 1001 -o "$out" "$fd/in.png"
 fails "two inputs: exit 2" 2 "$out" "$enc" -o "$out" "$fd/in.png" "$fd/in.png"
 fails "encode of a missing input: exit 1" 1 "$out" "$enc" -o "$out" "$fd/missing.png"
 fails "encode of a non-image: exit 1" 1 "$out" "$enc" -o "$out" "$fd/good.aec"

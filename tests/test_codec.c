@@ -1,5 +1,6 @@
 /* test_codec.c: the whole pipeline: PyTorch conformance vectors, the default model's recorded PSNR,
- * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files and the entropy-stage fallback. */
+ * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files, the entropy-stage fallback and
+ * the encoder's latent refinement. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,8 @@
 #include "imageio/imageio.h"
 #include "model_builder.h"
 #include "model_file.h"
+#include "network.h"
+#include "refine.h"
 #include "tiles.h"
 
 static const char *data_dir(void)
@@ -509,6 +512,171 @@ static void test_auto_entropy_fallback(void **state)
     unlink(path);
 }
 
+/* The synthesis's backward pass against central differences of the forward pass, on the tiny model
+ * (convolutions, pixel shuffles and inverse GDN, as the default model). */
+static void test_refine_gradient(void **state)
+{
+    (void)state;
+    ModelFile mf;
+    assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    NnKernels k;
+    nn_kernels_init(&k, nn_cpu_detect());
+    Network net;
+    assert_int_equal(network_build(&net, &mf, MODEL_NET_SYNTHESIS, &k, 1), 0);
+    RefineNet r;
+    assert_int_equal(refine_net_build(&r, &net, 1), 0);
+    const int h = 3, w = 5, m = (int)mf.latent_channels;
+    int oh, ow;
+    network_out_size(&net, h, w, &oh, &ow);
+    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * 3;
+    float *x = malloc(n_in * sizeof *x), *g = malloc(n_in * sizeof *g), *wt = malloc(n_out * sizeof *wt);
+    assert_true(x && g && wt);
+    srand(7);
+    for (size_t i = 0; i < n_in; i++)
+        x[i] = (float)rand() / RAND_MAX * 4 - 2;
+    for (size_t i = 0; i < n_out; i++)
+        wt[i] = (float)rand() / RAND_MAX * 2 - 1;
+    assert_int_equal(refine_synthesis_gradient(&r, &mf, x, h, w, wt, g, 2), 0);
+    /* Float rounding in the forward pass makes differences noisy at the 1e-3 level, so errors are
+     * measured against the largest gradient; a wrong backward pass is off by its own size. */
+    NetWorkspace ws = {0};
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < n_in; i += 5) {
+        double f[2];
+        for (int side = 0; side < 2; side++) {
+            float *in = network_input(&net, &ws, h, w);
+            assert_non_null(in);
+            memcpy(in, x, n_in * sizeof *x);
+            in[i] += side ? 1e-2f : -1e-2f;
+            const float *out;
+            assert_int_equal(network_run(&net, &ws, h, w, &out, 1), 0);
+            f[side] = 0;
+            for (size_t j = 0; j < n_out; j++)
+                f[side] += (double)wt[j] * out[j];
+        }
+        double numeric = (f[1] - f[0]) / 2e-2;
+        worst = fmax(worst, fabs(numeric - g[i]));
+        largest = fmax(largest, fabs(numeric));
+    }
+    printf("  largest gradient %.3f, worst difference to central differences %.2e\n", largest, worst);
+    assert_true(largest > 0.05 && worst < 1e-2 * largest);
+    network_workspace_free(&ws);
+    free(x);
+    free(g);
+    free(wt);
+    refine_net_free(&r);
+    network_free(&net);
+    model_file_free(&mf);
+}
+
+/* The cost refinement minimizes, measured on the real file and decoded pixels:
+ * lambda * 255^2 * MSE + bits per pixel, with the model's lambda of the quality. */
+static double rd_cost(AecimgContext *ctx, const ModelFile *mf, int q, const AecimgImage *img, int refine)
+{
+    uint8_t *file;
+    size_t size;
+    double lambda;
+    assert_int_equal(aecimg_set_quality(ctx, q), 0);
+    assert_int_equal(aecimg_set_refine(ctx, refine), 0);
+    assert_int_equal(aecimg_encode(ctx, img, &file, &size), 0);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+    const size_t n = (size_t)img->width * img->height * 3;
+    double mse = 255.0 * 255.0 / pow(10, psnr(img->pixels, out.pixels, n) / 10);
+    assert_int_equal(model_file_lambda(mf, q, &lambda), 0);
+    double cost = lambda * mse + 8.0 * size / ((double)img->width * img->height);
+    printf("  q%d refine %d: %zu bytes, %.3f dB, cost %.4f\n", q, refine, size,
+           psnr(img->pixels, out.pixels, n), cost);
+    aecimg_image_free(&out);
+    free(file);
+    return cost;
+}
+
+static void test_refine_lowers_cost(void **state)
+{
+    (void)state;
+    ModelFile mf;
+    assert_int_equal(model_file_load(path_of("models/default.aecm"), &mf), 0);
+    AecimgImage img = load_image("testimages/kodim05-crop.png");
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, 0);
+    const int qualities[] = {10, 60, 100};
+    for (int i = 0; i < 3; i++)
+        assert_true(rd_cost(ctx, &mf, qualities[i], &img, 20) < rd_cost(ctx, &mf, qualities[i], &img, 0));
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
+/* Refined files are byte-identical for any thread count, and with tiles they still decode. */
+static void test_refine_threads_and_tiles(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/kodim05-crop.png");
+    uint8_t *f[3];
+    size_t s[3];
+    const int threads[] = {1, 2, 2};
+    const uint32_t tiles[] = {0, 0, 128};
+    for (int i = 0; i < 3; i++) {
+        AecimgSettings set;
+        aecimg_default_settings(&set);
+        set.model_path = path_of("models/default.aecm");
+        set.threads = threads[i];
+        set.tile_size = tiles[i];
+        set.refine = 4;
+        AecimgContext *ctx = NULL;
+        assert_int_equal(aecimg_open(&ctx, &set), 0);
+        assert_int_equal(aecimg_encode(ctx, &img, &f[i], &s[i]), 0);
+        aecimg_close(&ctx);
+    }
+    assert_int_equal(s[0], s[1]);
+    assert_memory_equal(f[0], f[1], s[0]);
+    AecimgImage d = decode_with(f[2], s[2], 2);
+    assert_true(psnr(img.pixels, d.pixels, (size_t)img.width * img.height * 3) > 25);
+    aecimg_image_free(&d);
+    for (int i = 0; i < 3; i++)
+        free(f[i]);
+    aecimg_image_free(&img);
+}
+
+static void test_refine_arguments(void **state)
+{
+    (void)state;
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = path_of("tests/vectors/tiny.aecm");
+    AecimgContext *ctx = NULL;
+    s.refine = -1;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
+    s.refine = AECIMG_REFINE_MAX + 1;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
+    s.refine = 3;
+    assert_int_equal(aecimg_open(&ctx, &s), 0);
+    assert_int_equal(aecimg_set_refine(ctx, AECIMG_REFINE_MAX + 1), AECIMG_ERR_INVALID_ARGUMENT);
+    /* The tiny model's META names no lambdas: refinement has no cost to minimize. */
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    uint8_t *file;
+    size_t size;
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_ERR_UNSUPPORTED);
+    assert_int_equal(aecimg_set_refine(ctx, 0), 0);
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+    free(file);
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    /* The default model's lambdas: the ends are trained points, the middle interpolates in log. */
+    ModelFile mf;
+    assert_int_equal(model_file_load(path_of("models/default.aecm"), &mf), 0);
+    char text[512];
+    assert_int_equal(model_file_meta(&mf, "lambdas", text, sizeof text), 0);
+    double lo, hi, mid;
+    assert_int_equal(model_file_lambda(&mf, 0, &lo), 0);
+    assert_int_equal(model_file_lambda(&mf, 100, &hi), 0);
+    assert_int_equal(model_file_lambda(&mf, 50, &mid), 0);
+    assert_true(fabs(lo - atof(text)) < 1e-12 && fabs(hi - atof(strrchr(text, ',') + 1)) < 1e-12);
+    assert_true(lo < mid && mid < hi);
+    assert_int_equal(model_file_lambda(&mf, 101, &mid), AECIMG_ERR_UNSUPPORTED);
+    model_file_free(&mf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +690,10 @@ int main(void)
         cmocka_unit_test(test_model_mismatch_and_damage),
         cmocka_unit_test(test_limits_and_arguments),
         cmocka_unit_test(test_auto_entropy_fallback),
+        cmocka_unit_test(test_refine_gradient),
+        cmocka_unit_test(test_refine_lowers_cost),
+        cmocka_unit_test(test_refine_threads_and_tiles),
+        cmocka_unit_test(test_refine_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

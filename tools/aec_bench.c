@@ -25,13 +25,14 @@ typedef struct BenchOptions {
     BenchQualities qualities[BENCH_CODEC_COUNT]; /* in bench_codecs order; n 0 if lossless */
     int wanted[BENCH_CODEC_COUNT];
     int runs;
+    int refine;
     int per_image;
     const char *csv, *json, *svg, *out_dir;
 } BenchOptions;
 
 enum {
     OPT_JPEG_Q = CLI_OPT_TOOL, OPT_WEBP_Q, OPT_AVIF_Q, OPT_JXL_Q, OPT_CODECS, OPT_RUNS, OPT_CSV,
-    OPT_JSON, OPT_SVG, OPT_OUT_DIR, OPT_PER_IMAGE
+    OPT_JSON, OPT_SVG, OPT_OUT_DIR, OPT_PER_IMAGE, OPT_REFINE
 };
 
 static const struct option long_options[] = {
@@ -42,6 +43,7 @@ static const struct option long_options[] = {
     {"jxl-quality", required_argument, NULL, OPT_JXL_Q},
     {"codecs", required_argument, NULL, OPT_CODECS},
     {"runs", required_argument, NULL, OPT_RUNS},
+    {"refine", required_argument, NULL, OPT_REFINE},
     {"threads", required_argument, NULL, 'j'},
     {"csv", required_argument, NULL, OPT_CSV},
     {"json", required_argument, NULL, OPT_JSON},
@@ -62,12 +64,14 @@ static void print_help(void)
            "Measure aec against PNG, JPEG, WebP, AVIF and JPEG XL on the same images: bpp, "
            "PSNR-RGB,\nMS-SSIM, encode and decode time, a bitstream check, means and BD-rates.\n"
            "INPUT: PNG, PNM or JPEG files, or directories of them.\n\n"
-           "  -q, --quality LIST      aec qualities (default %s)\n"
+           "  -q, --quality LIST      aec and aec-refine qualities (default %s)\n"
            "      --jpeg-quality LIST JPEG qualities (default %s)\n"
            "      --webp-quality LIST WebP qualities (default %s)\n"
            "      --avif-quality LIST AVIF qualities (default %s)\n"
            "      --jxl-quality LIST  JPEG XL qualities (default %s)\n"
-           "      --codecs LIST       codecs to run: aec,png,jpeg,webp,avif,jxl (default all)\n"
+           "      --codecs LIST       codecs to run: aec,aec-refine,png,jpeg,webp,avif,jxl\n"
+           "                          (default all); aec-refine is aec-encode --refine N\n"
+           "      --refine N          aec-refine's iterations (default %d)\n"
            "      --runs N            timed runs per point, median reported (default 3)\n"
            "  -j, --threads N         aec threads, 0 for all cores (default 0)\n"
            "      --csv FILE          write every row as CSV\n"
@@ -82,7 +86,7 @@ static void print_help(void)
            "  -h, --help              print this help\n\n"
            "Exit status: 0 success, 1 error or a failed bitstream check, 2 usage error.\n",
            BENCH_QUALITIES_AEC, BENCH_QUALITIES_JPEG, BENCH_QUALITIES_WEBP, BENCH_QUALITIES_AVIF,
-           BENCH_QUALITIES_JXL, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+           BENCH_QUALITIES_JXL, BENCH_REFINE_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -141,8 +145,8 @@ static int parse_codecs(const char *arg, int *wanted)
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         const BenchCodec *c = bench_codec_find(tok);
         if (!c)
-            return cli_usage_error("unknown codec '%s' (expected aec, png, jpeg, webp, avif or "
-                                   "jxl)",
+            return cli_usage_error("unknown codec '%s' (expected aec, aec-refine, png, jpeg, webp, "
+                                   "avif or jxl)",
                                    tok);
         wanted[codec_index(c)] = 1;
     }
@@ -172,7 +176,10 @@ static int bench_option(BenchOptions *o, int opt, const char *arg)
     long long v;
 
     switch (opt) {
-    case 'q': return quality_option(o, &bench_codec_aec, "quality", arg);
+    case 'q':
+        if (quality_option(o, &bench_codec_aec, "quality", arg) != 0)
+            return CLI_EXIT_USAGE;
+        return quality_option(o, &bench_codec_aec_refine, "quality", arg);
     case OPT_JPEG_Q: return quality_option(o, &bench_codec_jpeg, "JPEG quality", arg);
     case OPT_WEBP_Q: return quality_option(o, &bench_codec_webp, "WebP quality", arg);
     case OPT_AVIF_Q: return quality_option(o, &bench_codec_avif, "AVIF quality", arg);
@@ -188,6 +195,11 @@ static int bench_option(BenchOptions *o, int opt, const char *arg)
     case OPT_SVG: return file_arg("--svg", arg, &o->svg);
     case OPT_OUT_DIR: return file_arg("--out-dir", arg, &o->out_dir);
     case OPT_PER_IMAGE: o->per_image = 1; return 0;
+    case OPT_REFINE:
+        if (cli_parse_arg("refine", arg, 1, AECIMG_REFINE_MAX, &v) != 0)
+            return CLI_EXIT_USAGE;
+        o->refine = (int)v;
+        return 0;
     default: return cli_usage_error("unhandled option %d", opt);
     }
 }
@@ -199,6 +211,7 @@ static int parse_options(int argc, char **argv, BenchOptions *o)
     memset(o, 0, sizeof *o);
     cli_common_init(&o->common);
     o->runs = 3;
+    o->refine = BENCH_REFINE_DEFAULT;
     for (int i = 0; i < BENCH_CODEC_COUNT; i++) {
         o->wanted[i] = 1;
         if (bench_codecs[i]->qualities &&
@@ -242,7 +255,7 @@ static void entry_qualities(const BenchOptions *o, int i, BenchQualities *q)
  * codec under test, is an error. */
 static int open_codecs(const BenchOptions *o, BenchRun *r)
 {
-    BenchConfig cfg = {o->common.model, o->common.threads, o->common.max_pixels};
+    BenchConfig cfg = {o->common.model, o->common.threads, o->common.max_pixels, o->refine};
     char err[256];
 
     if (cfg.threads == 0)
@@ -258,7 +271,7 @@ static int open_codecs(const BenchOptions *o, BenchRun *r)
         }
         e->session.codec = c;
         if (c->open(&e->session, &cfg, err, sizeof err) != 0) {
-            if (c == &bench_codec_aec) {
+            if (c == &bench_codec_aec || c == &bench_codec_aec_refine) {
                 cli_message(NULL, "%s", err);
                 return -1;
             }

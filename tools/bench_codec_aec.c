@@ -1,4 +1,5 @@
-/* bench_codec_aec.c: aec in aec-bench, through the public libaecimg API. */
+/* bench_codec_aec.c: aec in aec-bench, through the public libaecimg API: "aec" as aec-encode
+ * runs by default, and "aec-refine" with the encoder's latent refinement (same decoder). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -16,7 +17,7 @@ typedef struct AecState {
     AecimgContext *check_ctx;
 } AecState;
 
-static int open_context(const BenchConfig *cfg, int threads, AecimgContext **ctx, char *err,
+static int open_context(const BenchConfig *cfg, int threads, int refine, AecimgContext **ctx, char *err,
                         size_t err_size)
 {
     AecimgSettings set;
@@ -27,6 +28,7 @@ static int open_context(const BenchConfig *cfg, int threads, AecimgContext **ctx
     set.threads = threads;
     set.max_pixels = cfg->max_pixels;
     set.keep_icc = 0;
+    set.refine = refine;
     rc = aecimg_open(ctx, &set);
     if (rc == AECIMG_OK)
         return 0;
@@ -49,7 +51,7 @@ static void aec_close(BenchSession *s)
     s->state = NULL;
 }
 
-static int aec_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t err_size)
+static int open_with(BenchSession *s, const BenchConfig *cfg, int refine, char *err, size_t err_size)
 {
     AecState *st = calloc(1, sizeof *st);
     char hash[17];
@@ -57,18 +59,29 @@ static int aec_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t e
     if (!st)
         return bench_fail(err, err_size, "out of memory");
     s->state = st;
-    if (open_context(cfg, cfg->threads, &st->ctx, err, err_size) != 0 ||
-        open_context(cfg, 1, &st->check_ctx, err, err_size) != 0) {
+    if (open_context(cfg, cfg->threads, refine, &st->ctx, err, err_size) != 0 ||
+        open_context(cfg, 1, 0, &st->check_ctx, err, err_size) != 0) {
         aec_close(s);
         return -1;
     }
     cli_hex(aecimg_model_hash(st->ctx), 8, hash);
     s->threads = cfg->threads;
     snprintf(s->settings, sizeof s->settings,
-             "libaecimg %s, model %s (hash %s), entropy coder: library default, kernels %s",
-             aecimg_version(), aecimg_model_name(st->ctx), hash, aecimg_cpu_level(st->ctx));
+             "libaecimg %s, model %s (hash %s), entropy coder: library default, kernels %s, "
+             "latent refinement: %d iterations",
+             aecimg_version(), aecimg_model_name(st->ctx), hash, aecimg_cpu_level(st->ctx), refine);
     snprintf(s->check, sizeof s->check, "decode again in a second context with 1 thread");
     return 0;
+}
+
+static int aec_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t err_size)
+{
+    return open_with(s, cfg, 0, err, err_size);
+}
+
+static int aec_refine_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t err_size)
+{
+    return open_with(s, cfg, cfg->refine, err, err_size);
 }
 
 static int aec_encode(BenchSession *s, const AecimgImage *img, int quality, uint8_t **out,
@@ -107,6 +120,17 @@ const BenchCodec bench_codec_aec = {
     .gray = 1,
     .qualities = BENCH_QUALITIES_AEC,
     .open = aec_open,
+    .close = aec_close,
+    .encode = aec_encode,
+    .decode = aec_decode,
+    .decode_check = aec_decode_check,
+};
+
+const BenchCodec bench_codec_aec_refine = {
+    .name = "aec-refine",
+    .gray = 1,
+    .qualities = BENCH_QUALITIES_AEC,
+    .open = aec_refine_open,
     .close = aec_close,
     .encode = aec_encode,
     .decode = aec_decode,

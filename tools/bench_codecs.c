@@ -42,8 +42,8 @@ const BenchCodec bench_codec_jxl = {
 #endif
 
 const BenchCodec *const bench_codecs[BENCH_CODEC_COUNT] = {
-    &bench_codec_aec,  &bench_codec_png,  &bench_codec_jpeg,
-    &bench_codec_webp, &bench_codec_avif, &bench_codec_jxl,
+    &bench_codec_aec,  &bench_codec_aec_refine, &bench_codec_png, &bench_codec_jpeg,
+    &bench_codec_webp, &bench_codec_avif,       &bench_codec_jxl,
 };
 
 const BenchCodec *bench_codec_find(const char *name)

@@ -12,6 +12,7 @@ typedef struct BenchConfig {
     const char *model;   /* aec model file; NULL: the library's default */
     int threads;         /* threads for aec (>= 1) */
     uint64_t max_pixels; /* aec's pixel limit */
+    int refine;          /* aec-refine's iterations of latent refinement */
 } BenchConfig;
 
 typedef struct BenchCodec BenchCodec;
@@ -52,9 +53,12 @@ struct BenchCodec {
 #define BENCH_QUALITIES_AVIF "10,20,30,40,50,60,70,80,90,95"
 #define BENCH_QUALITIES_JXL "20,30,40,50,60,70,80,90,95"
 
-enum { BENCH_CODEC_COUNT = 6 };
+enum { BENCH_CODEC_COUNT = 7 };
 
-/* Every codec, built in or not, in report order: aec, then the anchors. */
+/* aec-refine's default encoder effort: the iterations measured in training/README.md. */
+#define BENCH_REFINE_DEFAULT 50
+
+/* Every codec, built in or not, in report order: aec, aec-refine, then the anchors. */
 extern const BenchCodec *const bench_codecs[BENCH_CODEC_COUNT];
 
 /* The codec called name, or NULL. */
@@ -62,7 +66,7 @@ const BenchCodec *bench_codec_find(const char *name);
 
 /* ---------------------------------------------------------------- for the codec files */
 
-extern const BenchCodec bench_codec_aec, bench_codec_png, bench_codec_jpeg, bench_codec_webp,
+extern const BenchCodec bench_codec_aec, bench_codec_aec_refine, bench_codec_png, bench_codec_jpeg, bench_codec_webp,
     bench_codec_avif, bench_codec_jxl;
 
 #if defined(__GNUC__)

@@ -28,7 +28,7 @@ static void table_header(FILE *f, int per_image)
 {
     if (per_image)
         fprintf(f, "%-16s ", "image");
-    fprintf(f, "%-5s %7s %12s %8s %8s %8s %10s %10s %7s %5s\n", "codec", "quality", "bytes", "bpp",
+    fprintf(f, "%-10s %7s %12s %8s %8s %8s %10s %10s %7s %5s\n", "codec", "quality", "bytes", "bpp",
             "PSNR-RGB", "MS-SSIM", "encode ms", "decode ms", "threads", "check");
 }
 
@@ -44,7 +44,7 @@ static void table_row(FILE *f, const BenchRun *r, const BenchPoint *p, const cha
         snprintf(msssim, sizeof msssim, "%.4f", p->msssim);
     if (image)
         fprintf(f, "%-16s ", image);
-    fprintf(f, "%-5s %7s %12.0f %8.4f %8s %8s %10.1f %10.1f %7d %5s\n", codec_name(r, p->entry), q,
+    fprintf(f, "%-10s %7s %12.0f %8.4f %8s %8s %10.1f %10.1f %7d %5s\n", codec_name(r, p->entry), q,
             p->bytes, p->bpp, psnr, msssim, p->enc_ms, p->dec_ms,
             r->entries[p->entry].session.threads, p->check ? "pass" : "FAIL");
 }
@@ -54,11 +54,11 @@ static void table_codecs(FILE *f, const BenchRun *r)
     fprintf(f, "Codecs (threads; settings; bitstream check):\n");
     for (size_t e = 0; e < r->nentries; e++) {
         const BenchSession *s = &r->entries[e].session;
-        fprintf(f, "  %-5s %d thread%s; %s\n        check: %s\n", s->codec->name, s->threads,
+        fprintf(f, "  %-10s %d thread%s; %s\n        check: %s\n", s->codec->name, s->threads,
                 s->threads == 1 ? "" : "s", s->settings, s->check);
     }
     for (size_t j = 0; j < r->nskipped; j++)
-        fprintf(f, "  %-5s skipped: %s\n", r->skipped[j].name, r->skipped[j].reason);
+        fprintf(f, "  %-10s skipped: %s\n", r->skipped[j].name, r->skipped[j].reason);
 }
 
 static void table_bd(FILE *f, const BenchRun *r)
@@ -68,7 +68,7 @@ static void table_bd(FILE *f, const BenchRun *r)
         fprintf(f, "  none (needs JPEG or WebP and another lossy codec)\n");
         return;
     }
-    fprintf(f, "%-5s %-6s %9s %15s %10s %15s\n", "codec", "anchor", "BD-rate", "PSNR range dB",
+    fprintf(f, "%-10s %-6s %9s %15s %10s %15s\n", "codec", "anchor", "BD-rate", "PSNR range dB",
             "BD-PSNR dB", "bpp range");
     for (size_t j = 0; j < r->nbd; j++) {
         const BenchBd *b = &r->bd[j];
@@ -83,7 +83,7 @@ static void table_bd(FILE *f, const BenchRun *r)
             snprintf(db, sizeof db, "%+.3f", b->psnr_db);
             snprintf(brange, sizeof brange, "%.3f..%.3f", b->bpp_lo, b->bpp_hi);
         }
-        fprintf(f, "%-5s %-6s %9s %15s %10s %15s\n", codec_name(r, b->entry),
+        fprintf(f, "%-10s %-6s %9s %15s %10s %15s\n", codec_name(r, b->entry),
                 codec_name(r, b->anchor), rate, prange, db, brange);
     }
 }

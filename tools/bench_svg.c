@@ -24,7 +24,7 @@ typedef struct Plot {
 static const char *color_of(const char *codec)
 {
     static const char *const colors[][2] = {
-        {"aec", "#d62728"},  {"jpeg", "#1f77b4"}, {"webp", "#2ca02c"},
+        {"aec", "#d62728"},  {"aec-refine", "#8c564b"}, {"jpeg", "#1f77b4"}, {"webp", "#2ca02c"},
         {"avif", "#9467bd"}, {"jxl", "#ff7f0e"},  {"png", "#7f7f7f"},
     };
 

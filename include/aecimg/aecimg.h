@@ -87,6 +87,8 @@ enum {
 
 /* Default side of the square tiles the transforms run on, in pixels (see AecimgSettings.tile_size). */
 #define AECIMG_TILE_DEFAULT 1024u
+/* Most iterations of latent refinement (AecimgSettings.refine). */
+#define AECIMG_REFINE_MAX 1000
 
 /* Environment variable naming a model file; overrides the default model. */
 #define AECIMG_MODEL_ENV "AECIMG_MODEL"
@@ -107,6 +109,11 @@ typedef struct AecimgSettings {
     /* AECIMG_ROLE_* bits: the transforms aecimg_open prepares (weights rearranged for the CPU's
      * kernels).  Default both; a role left out is prepared when first used. */
     int roles;
+    /* Encoder effort: iterations of latent refinement, a gradient descent through the synthesis
+     * transform that finds symbols with a lower rate-distortion cost than rounding the analysis
+     * transform's output (0..AECIMG_REFINE_MAX).  Each costs about two decodes of the image; decoding
+     * is unaffected.  0 (default): off. */
+    int refine;
 } AecimgSettings;
 
 /* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
@@ -156,6 +163,7 @@ AECIMG_API const char *aecimg_cpu_level(const AecimgContext *ctx);
 /* Settings that may change between calls on one context. */
 AECIMG_API int aecimg_set_quality(AecimgContext *ctx, int quality);
 AECIMG_API int aecimg_set_entropy(AecimgContext *ctx, int entropy);
+AECIMG_API int aecimg_set_refine(AecimgContext *ctx, int iterations);
 
 /* Encodes img into a malloc'd .aec file. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);

@@ -1,0 +1,465 @@
+/* refine.c: the encoder's latent refinement (refine.h): stochastic Gumbel annealing through the
+ * synthesis transform's backward pass. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "refine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "internal.h"
+#include "quant.h"
+
+/* The schedule measured in training/README.md ("encoder-side latent refinement"): Adam at this step
+ * size on the symbol-domain latents, the temperature falling as 0.5 exp(-3 i / iterations), not
+ * below 0.03.  The relaxation keeps the fraction away from 0 and 1, where atanh diverges. */
+#define REFINE_LR 0.005f
+#define REFINE_BETA1 0.9f
+#define REFINE_BETA2 0.999f
+#define REFINE_EPS 1e-8f
+#define REFINE_TAU0 0.5f
+#define REFINE_TAU_DECAY 3.0f
+#define REFINE_TAU_MIN 0.03f
+#define REFINE_FRACTION_MIN 1e-4f
+/* Pixels per block of the inverse-GDN backward pass's matrix products. */
+#define REFINE_GDN_ROWS 64
+
+static int thread_index(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ------------------------------------------------------------------ the backward network */
+
+void refine_net_free(RefineNet *r)
+{
+    for (int i = 0; i < MODEL_MAX_LAYERS; i++) {
+        nn_conv_release(&r->back[i]);
+        free(r->back_weight[i]);
+        nn_free_packed(r->gamma[i]);
+        nn_free_packed(r->gamma_t[i]);
+    }
+    free(r->zero_bias);
+    memset(r, 0, sizeof *r);
+}
+
+/* The input gradient of a stride-1 convolution with zero padding k/2 is the same kind of convolution
+ * of the output gradient, with input and output channels swapped and the kernel turned by 180 degrees. */
+static int build_back_conv(RefineNet *r, uint32_t i, const NnConv *f, const NnKernels *k, int threads)
+{
+    const int kk = f->k * f->k;
+    float *wt = malloc((size_t)f->cin * f->cout * kk * sizeof(float));
+    RETURN_ERROR_IF(!wt, AECIMG_ERR_NO_MEMORY);
+    r->back_weight[i] = wt;
+    for (int o = 0; o < f->cout; o++)
+        for (int c = 0; c < f->cin; c++)
+            for (int t = 0; t < kk; t++)
+                wt[((size_t)c * f->cout + o) * kk + (kk - 1 - t)] = f->weight[((size_t)o * f->cin + c) * kk + t];
+    r->back[i] = (NnConv){.cin = f->cout, .cout = f->cin, .k = f->k, .stride = 1, .weight = wt,
+                          .bias = r->zero_bias, .winograd_ok = 1};
+    return nn_conv_prepare(k, &r->back[i], threads) < 0 ? AECIMG_ERR_NO_MEMORY : 0;
+}
+
+static int build_back_igdn(RefineNet *r, uint32_t i, const NnGdn *g, const NnKernels *k)
+{
+    const int c = g->channels;
+    const size_t n = (size_t)c * c;
+    float *t = malloc(n * sizeof(float));
+    r->gamma[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
+    r->gamma_t[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
+    int err = t && r->gamma[i] && r->gamma_t[i] ? 0 : AECIMG_ERR_NO_MEMORY;
+    if (err == 0) {
+        for (int a = 0; a < c; a++)
+            for (int b = 0; b < c; b++)
+                t[(size_t)b * c + a] = g->gamma[(size_t)a * c + b];
+        k->gemm_pack(g->gamma, c, c, r->gamma[i]);
+        k->gemm_pack(t, c, c, r->gamma_t[i]);
+    }
+    free(t);
+    return err;
+}
+
+int refine_net_build(RefineNet *r, const Network *synthesis, int threads)
+{
+    memset(r, 0, sizeof *r);
+    r->synthesis = synthesis;
+    int widest = 1;
+    for (uint32_t i = 0; i < synthesis->layer_count; i++) {
+        const NetLayer *l = &synthesis->layers[i];
+        RETURN_ERROR_IF(l->op == MODEL_OP_GDN || (l->op == MODEL_OP_CONV && l->conv.stride != 1),
+                        AECIMG_ERR_UNSUPPORTED);
+        if (l->op == MODEL_OP_CONV && l->conv.cin > widest)
+            widest = l->conv.cin;
+    }
+    r->zero_bias = calloc((size_t)widest, sizeof(float));
+    int err = r->zero_bias ? 0 : AECIMG_ERR_NO_MEMORY;
+    for (uint32_t i = 0; err == 0 && i < synthesis->layer_count; i++) {
+        const NetLayer *l = &synthesis->layers[i];
+        if (l->op == MODEL_OP_CONV)
+            err = build_back_conv(r, i, &l->conv, synthesis->kernels, threads);
+        else if (l->op == MODEL_OP_IGDN)
+            err = build_back_igdn(r, i, &l->gdn, synthesis->kernels);
+    }
+    if (err < 0)
+        refine_net_free(r);
+    return err;
+}
+
+/* ------------------------------------------------------------------ one tile's working state */
+
+typedef struct Shape {
+    int h, w, c;
+} Shape;
+
+typedef struct RefineWork {
+    Shape shape[MODEL_MAX_LAYERS + 1]; /* the input of layer i; [layer_count] the output */
+    float *saved[MODEL_MAX_LAYERS];    /* the input of every inverse GDN, kept for the backward pass */
+    float *buf[2];                     /* ping-pong, forward then backward */
+    size_t buf_floats;
+    float *scratch;                    /* per thread: 3 blocks of REFINE_GDN_ROWS x widest GDN */
+    size_t latents;                    /* h * w * M */
+    float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
+    float *dw, *dbits;                 /* per latent: d(soft choice)/dz, and bits(ceil) - bits(floor) */
+    float *bits;                       /* per channel: the static table's cost of each symbol */
+    float *escape;                     /* per channel: the escape's cost */
+} RefineWork;
+
+static void work_free(RefineWork *wk, uint32_t layers)
+{
+    for (uint32_t i = 0; i < layers; i++)
+        free(wk->saved[i]);
+    free(wk->buf[0]);
+    free(wk->buf[1]);
+    free(wk->scratch);
+    free(wk->z);
+    free(wk->adam_m);
+    free(wk->adam_v);
+    free(wk->dw);
+    free(wk->dbits);
+    free(wk->bits);
+    free(wk->escape);
+}
+
+static float *alloc_floats(size_t n, int *ok)
+{
+    float *p = *ok ? calloc(n ? n : 1, sizeof(float)) : NULL;
+    if (!p)
+        *ok = 0;
+    return p;
+}
+
+/* Shapes of every layer's input and the buffers a tile of h x w latents needs. */
+static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int q, int h, int w, int threads)
+{
+    int ok = 1, widest_gdn = 1;
+    size_t largest = 0;
+    Shape s = {h, w, (int)m->latent_channels};
+    for (uint32_t i = 0; i <= n->layer_count; i++) {
+        wk->shape[i] = s;
+        size_t size = mul_size(mul_size((size_t)s.h, (size_t)s.w, &ok), (size_t)s.c, &ok);
+        largest = size > largest ? size : largest;
+        if (i == n->layer_count)
+            break;
+        const NetLayer *l = &n->layers[i];
+        if (l->op == MODEL_OP_CONV) {
+            s.c = l->conv.cout;
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+            s = (Shape){s.h * 2, s.w * 2, s.c / 4};
+        } else {
+            wk->saved[i] = alloc_floats(size, &ok);
+            widest_gdn = s.c > widest_gdn ? s.c : widest_gdn;
+        }
+    }
+    wk->buf_floats = largest;
+    wk->buf[0] = alloc_floats(largest, &ok);
+    wk->buf[1] = alloc_floats(largest, &ok);
+    wk->scratch = alloc_floats(mul_size((size_t)threads * 3 * REFINE_GDN_ROWS, (size_t)widest_gdn, &ok), &ok);
+    wk->latents = (size_t)h * w * m->latent_channels;
+    wk->z = alloc_floats(wk->latents, &ok);
+    wk->adam_m = alloc_floats(wk->latents, &ok);
+    wk->adam_v = alloc_floats(wk->latents, &ok);
+    wk->dw = alloc_floats(wk->latents, &ok);
+    wk->dbits = alloc_floats(wk->latents, &ok);
+    size_t symbols = 0;
+    for (uint32_t c = 0; c < m->latent_channels; c++)
+        symbols += model_cdf(m, q, (int)c)->count;
+    wk->bits = alloc_floats(symbols, &ok);
+    wk->escape = alloc_floats(m->latent_channels, &ok);
+    return ok ? 0 : AECIMG_ERR_NO_MEMORY;
+}
+
+/* ------------------------------------------------------------------ rate */
+
+/* bits[] of channel c start at the sum of the counts of the channels before it. */
+static void fill_bits(RefineWork *wk, const ModelFile *m, int q)
+{
+    const float one = (float)(1u << m->precision);
+    float *b = wk->bits;
+    for (uint32_t c = 0; c < m->latent_channels; c++) {
+        const ModelCdf *t = model_cdf(m, q, (int)c);
+        for (uint32_t i = 0; i < t->count; i++)
+            b[i] = -log2f((float)t->freq[i] / one);
+        wk->escape[c] = -log2f((float)t->freq[t->count] / one);
+        b += t->count;
+    }
+}
+
+/* The static cost of symbol k (an integer-valued float) in a table; beyond the table, the escape plus
+ * an Elias-gamma-like length of the distance, which only has to grow with it. */
+static float symbol_bits(const ModelCdf *t, const float *bits, float escape, float k)
+{
+    double i = (double)k - t->first;
+    if (i >= 0 && i < t->count)
+        return bits[(size_t)i];
+    double dist = i < 0 ? -i : i - t->count + 1;
+    return escape + 1.0f + 2.0f * (float)log2(1.0 + dist);
+}
+
+/* ------------------------------------------------------------------ relaxation */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* A logistic sample (the difference of two Gumbel samples) for latent `index` at `iteration`. */
+static float logistic_noise(uint64_t index, int iteration)
+{
+    uint64_t h = splitmix64(splitmix64((uint64_t)iteration) ^ index);
+    float u = ((float)(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
+    return logf(u) - logf(1.0f - u);
+}
+
+typedef struct Quality {
+    const float *gain, *inv_gain, *offset;
+    const ModelCdf *cdf; /* [M] */
+    const float *bits;   /* wk->bits */
+    size_t *bits_at;     /* [M]: where each channel's costs start */
+    float lambda;
+} Quality;
+
+/* Draws every latent's soft choice between floor and ceiling at temperature tau, writes the synthesis
+ * input into `in` and keeps the derivative of the choice and the cost difference for the update. */
+static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m, float tau, int iteration,
+                  float *in, int threads)
+{
+    const long plane = (long)t->h * t->w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long p = 0; p < plane; p++) {
+        const uint64_t gy = t->y0 + (uint64_t)(p / t->w), gx = t->x0 + (uint64_t)(p % t->w);
+        for (int c = 0; c < m; c++) {
+            const size_t e = (size_t)p * m + c;
+            const float z = wk->z[e], fl = floorf(z);
+            float d = z - fl;
+            const int clamped = d < REFINE_FRACTION_MIN || d > 1.0f - REFINE_FRACTION_MIN;
+            d = fminf(fmaxf(d, REFINE_FRACTION_MIN), 1.0f - REFINE_FRACTION_MIN);
+            const float x = (atanhf(d) - atanhf(1.0f - d)) / tau +
+                            logistic_noise(((gy << 16 | gx) * (uint64_t)m + (uint64_t)c), iteration);
+            const float w1 = 1.0f / (1.0f + expf(-x));
+            in[e] = (fl + w1 + qa->offset[c]) * qa->inv_gain[c];
+            wk->dw[e] = clamped ? 0.0f : w1 * (1.0f - w1) * (1.0f / (1.0f - d * d) + 1.0f / (1.0f - (1 - d) * (1 - d))) / tau;
+            const float *bits = qa->bits + qa->bits_at[c];
+            const float esc = wk->escape[c];
+            wk->dbits[e] = symbol_bits(&qa->cdf[c], bits, esc, fl + 1.0f) - symbol_bits(&qa->cdf[c], bits, esc, fl);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ forward and backward */
+
+/* Runs the synthesis on wk->buf[0], keeping every inverse GDN's input; returns the buffer holding
+ * the output. */
+static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
+{
+    const Network *n = r->synthesis;
+    int cur = 0;
+    for (uint32_t i = 0; i < n->layer_count; i++) {
+        const NetLayer *l = &n->layers[i];
+        const Shape s = wk->shape[i];
+        if (l->op == MODEL_OP_CONV) {
+            RETURN_ERROR_IF(nn_conv2d(n->kernels, &l->conv, wk->buf[cur], s.h, s.w, wk->buf[!cur], threads) < 0,
+                            AECIMG_ERR_NO_MEMORY);
+            cur = !cur;
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+            nn_pixel_shuffle2(wk->buf[cur], s.h, s.w, s.c, wk->buf[!cur], threads);
+            cur = !cur;
+        } else {
+            memcpy(wk->saved[i], wk->buf[cur], (size_t)s.h * s.w * s.c * sizeof(float));
+            n->kernels->gdn(&l->gdn, wk->buf[cur], s.h, s.w, threads);
+        }
+    }
+    *out = cur;
+    return 0;
+}
+
+/* y = x * sqrt(beta + gamma x^2) per pixel; with s = that root and g the output gradient, the input
+ * gradient is g_k s_k + x_k sum_i gamma_ik g_i x_i / s_i.  In place on g. */
+static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *g, int threads)
+{
+    const NnKernels *k = r->synthesis->kernels;
+    const NnGdn *gdn = &r->synthesis->layers[layer].gdn;
+    const Shape s = wk->shape[layer];
+    const int c = s.c;
+    const float *x = wk->saved[layer];
+    const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
+#pragma omp parallel num_threads(threads)
+    {
+        float *sq = wk->scratch + (size_t)thread_index() * 3 * REFINE_GDN_ROWS * c;
+        float *root = sq + (size_t)REFINE_GDN_ROWS * c, *tmp = root + (size_t)REFINE_GDN_ROWS * c;
+#pragma omp for schedule(static)
+        for (long b = 0; b < blocks; b++) {
+            const long p0 = b * REFINE_GDN_ROWS;
+            const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
+            const size_t n = (size_t)rows * c;
+            const float *xb = x + (size_t)p0 * c;
+            float *gb = g + (size_t)p0 * c;
+            for (size_t i = 0; i < n; i++)
+                sq[i] = xb[i] * xb[i];
+            k->gemm(sq, c, r->gamma_t[layer], c, c, root, c, rows);
+            for (size_t i = 0; i < n; i++) {
+                root[i] = sqrtf(root[i] + gdn->beta[i % (size_t)c]);
+                tmp[i] = gb[i] * xb[i] / root[i];
+            }
+            k->gemm(tmp, c, r->gamma[layer], c, c, sq, c, rows);
+            for (size_t i = 0; i < n; i++)
+                gb[i] = gb[i] * root[i] + xb[i] * sq[i];
+        }
+    }
+}
+
+/* From the output gradient in wk->buf[cur] back to the input gradient; returns its buffer. */
+static int backward(const RefineNet *r, RefineWork *wk, int cur, int threads, int *out)
+{
+    const Network *n = r->synthesis;
+    for (uint32_t i = n->layer_count; i-- > 0;) {
+        const NetLayer *l = &n->layers[i];
+        const Shape s = wk->shape[i + 1];
+        if (l->op == MODEL_OP_CONV) {
+            RETURN_ERROR_IF(nn_conv2d(n->kernels, &r->back[i], wk->buf[cur], s.h, s.w, wk->buf[!cur], threads) < 0,
+                            AECIMG_ERR_NO_MEMORY);
+            cur = !cur;
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+            nn_pixel_unshuffle2(wk->buf[cur], wk->shape[i].h, wk->shape[i].w, wk->shape[i].c / 4, wk->buf[!cur],
+                                threads);
+            cur = !cur;
+        } else {
+            igdn_backward(r, i, wk, wk->buf[cur], threads);
+        }
+    }
+    *out = cur;
+    return 0;
+}
+
+/* d(lambda 255^2 MSE * pixels)/d(output) for the pixels inside the image, 0 elsewhere; the MSE is the
+ * mean over the three channels as in training. */
+static void distortion_gradient(const RefineTile *t, const Shape *s, float lambda, const float *out, float *g,
+                                int threads)
+{
+    const float scale = lambda * 255.0f * 255.0f * 2.0f / 3.0f;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++) {
+            const size_t e = ((size_t)y * s->w + x) * 3;
+            const int inside = y < t->valid_h && x < t->valid_w;
+            for (int c = 0; c < 3; c++)
+                g[e + c] = inside ? scale * (out[e + c] - t->pixels[e + c]) : 0.0f;
+        }
+}
+
+/* Chains the input gradient through the soft choice and takes an Adam step. */
+static void update(RefineWork *wk, const Quality *qa, const float *gin, int m, int step, int threads)
+{
+    const float bc1 = 1.0f - powf(REFINE_BETA1, (float)step), bc2 = 1.0f - powf(REFINE_BETA2, (float)step);
+    const float lr = REFINE_LR / bc1, root_bc2 = sqrtf(bc2);
+    const long n = (long)wk->latents;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long e = 0; e < n; e++) {
+        const int c = (int)(e % m);
+        const float g = (gin[e] * qa->inv_gain[c] + wk->dbits[e]) * wk->dw[e];
+        wk->adam_m[e] = REFINE_BETA1 * wk->adam_m[e] + (1.0f - REFINE_BETA1) * g;
+        wk->adam_v[e] = REFINE_BETA2 * wk->adam_v[e] + (1.0f - REFINE_BETA2) * g * g;
+        wk->z[e] -= lr * wk->adam_m[e] / (sqrtf(wk->adam_v[e]) / root_bc2 + REFINE_EPS);
+    }
+}
+
+/* ------------------------------------------------------------------ the tile */
+
+static int run(const RefineNet *r, const RefineTile *t, RefineWork *wk, const Quality *qa, int m, int iterations,
+               int threads)
+{
+    const Network *n = r->synthesis;
+    const Shape *out_shape = &wk->shape[n->layer_count];
+    for (int it = 0; it < iterations; it++) {
+        const float tau = fmaxf(REFINE_TAU0 * expf(-REFINE_TAU_DECAY * (float)it / (float)iterations), REFINE_TAU_MIN);
+        relax(t, wk, qa, m, tau, it, wk->buf[0], threads);
+        int cur, grad;
+        FORWARD_IF_ERROR(forward(r, wk, threads, &cur));
+        distortion_gradient(t, out_shape, qa->lambda, wk->buf[cur], wk->buf[!cur], threads);
+        FORWARD_IF_ERROR(backward(r, wk, !cur, threads, &grad));
+        update(wk, qa, wk->buf[grad], m, it + 1, threads);
+    }
+    return 0;
+}
+
+int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, const RefineTile *t, float *out,
+                int threads)
+{
+    double lambda;
+    FORWARD_IF_ERROR(model_file_lambda(m, q, &lambda));
+    const int mc = (int)m->latent_channels;
+    RefineWork wk = {0};
+    size_t bits_at[MODEL_MAX_CHANNELS];
+    int err = work_alloc(&wk, r->synthesis, m, q, t->h, t->w, threads);
+    if (err == 0) {
+        fill_bits(&wk, m, q);
+        size_t at = 0;
+        for (int c = 0; c < mc; c++) {
+            bits_at[c] = at;
+            at += model_cdf(m, q, c)->count;
+        }
+        const Quality qa = {model_gain(m, q), model_inv_gain(m, q), model_offset(m, q), model_cdf(m, q, 0),
+                            wk.bits, bits_at, (float)lambda};
+        for (size_t e = 0; e < wk.latents; e++)
+            wk.z[e] = t->latents[e] * qa.gain[e % mc] - qa.offset[e % mc];
+        err = run(r, t, &wk, &qa, mc, iterations, threads);
+        for (size_t e = 0; err == 0 && e < wk.latents; e++) {
+            float k = fminf(fmaxf(nearbyintf(wk.z[e]), (float)-QUANT_MAX_SYMBOL), (float)QUANT_MAX_SYMBOL);
+            out[e] = (k + qa.offset[e % mc]) / qa.gain[e % mc];
+        }
+    }
+    work_free(&wk, r->synthesis->layer_count);
+    return err;
+}
+
+int refine_synthesis_gradient(const RefineNet *r, const ModelFile *m, const float *input, int h, int w,
+                              const float *weight, float *grad, int threads)
+{
+    RefineWork wk = {0};
+    int err = work_alloc(&wk, r->synthesis, m, 0, h, w, threads), cur = 0, g = 0;
+    if (err == 0) {
+        memcpy(wk.buf[0], input, wk.latents * sizeof(float));
+        err = forward(r, &wk, threads, &cur);
+    }
+    if (err == 0) {
+        const Shape *s = &wk.shape[r->synthesis->layer_count];
+        memcpy(wk.buf[!cur], weight, (size_t)s->h * s->w * s->c * sizeof(float));
+        err = backward(r, &wk, !cur, threads, &g);
+    }
+    if (err == 0)
+        memcpy(grad, wk.buf[g], wk.latents * sizeof(float));
+    work_free(&wk, r->synthesis->layer_count);
+    return err;
+}
