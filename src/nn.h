@@ -141,4 +141,19 @@ void nn_free_packed(float *p);
 #define NN_SIMD
 #endif
 
+/* The calling thread's number inside an OpenMP parallel region (0 outside one or without OpenMP):
+ * an index into per-thread scratch. */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int nn_thread_index(void)
+{
+    return omp_get_thread_num();
+}
+#else
+static inline int nn_thread_index(void)
+{
+    return 0;
+}
+#endif
+
 #endif

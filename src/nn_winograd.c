@@ -13,9 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define WG_M NN_WINOGRAD_M
 #define WG_T NN_WINOGRAD_T
@@ -149,15 +146,6 @@ int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads)
     return 0;
 }
 
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 int nn_winograd_conv(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
                      int threads)
 {
@@ -173,7 +161,7 @@ int nn_winograd_conv(const NnKernels *k, const NnConv *conv, const float *in, in
     for (int item = 0; item < bh * chunks; item++) {
         const int by = item / chunks, bx0 = item % chunks * WG_CB;
         const int nb = bw - bx0 < WG_CB ? bw - bx0 : WG_CB;
-        float *v = work + scratch * thread_index(), *m = v + vsize;
+        float *v = work + scratch * nn_thread_index(), *m = v + vsize;
         transform_inputs(in, ih, iw, cin, by, bx0, nb, v);
         for (int xi = 0; xi < WG_N; xi++)
             k->gemm(v + (size_t)xi * WG_CB * cin, cin, conv->packed + xi * per, cin, cout,

@@ -9,9 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "internal.h"
 #include "quant.h"
@@ -29,15 +26,6 @@
 #define REFINE_FRACTION_MIN 1e-4f
 /* Pixels per block of the inverse-GDN backward pass's matrix products. */
 #define REFINE_GDN_ROWS 64
-
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* ------------------------------------------------------------------ the backward network */
 
@@ -317,7 +305,7 @@ static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *
     const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
 #pragma omp parallel num_threads(threads)
     {
-        float *sq = wk->scratch + (size_t)thread_index() * 3 * REFINE_GDN_ROWS * c;
+        float *sq = wk->scratch + (size_t)nn_thread_index() * 3 * REFINE_GDN_ROWS * c;
         float *root = sq + (size_t)REFINE_GDN_ROWS * c, *tmp = root + (size_t)REFINE_GDN_ROWS * c;
 #pragma omp for schedule(static)
         for (long b = 0; b < blocks; b++) {
