@@ -118,7 +118,8 @@ typedef struct RefineWork {
     size_t latents;                    /* h * w * M */
     float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
     float *dw, *dbits;                 /* per latent: d(soft choice)/dz, and bits(ceil) - bits(floor) */
-    float *bits;                       /* per channel: the static table's cost of each symbol */
+    float *bits;                       /* the static table's cost of each symbol, channel after channel */
+    size_t *bits_at;                   /* per channel: where its costs start in bits */
     float *escape;                     /* per channel: the escape's cost */
 } RefineWork;
 
@@ -135,6 +136,7 @@ static void work_free(RefineWork *wk, uint32_t layers)
     free(wk->dw);
     free(wk->dbits);
     free(wk->bits);
+    free(wk->bits_at);
     free(wk->escape);
 }
 
@@ -183,22 +185,24 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
         symbols += model_cdf(m, q, (int)c)->count;
     wk->bits = alloc_floats(symbols, &ok);
     wk->escape = alloc_floats(m->latent_channels, &ok);
+    wk->bits_at = ok ? calloc(m->latent_channels, sizeof(size_t)) : NULL;
+    ok = ok && wk->bits_at;
     return ok ? 0 : AECIMG_ERR_NO_MEMORY;
 }
 
 /* ------------------------------------------------------------------ rate */
 
-/* bits[] of channel c start at the sum of the counts of the channels before it. */
 static void fill_bits(RefineWork *wk, const ModelFile *m, int q)
 {
     const float one = (float)(1u << m->precision);
-    float *b = wk->bits;
+    size_t at = 0;
     for (uint32_t c = 0; c < m->latent_channels; c++) {
         const ModelCdf *t = model_cdf(m, q, (int)c);
+        wk->bits_at[c] = at;
         for (uint32_t i = 0; i < t->count; i++)
-            b[i] = -log2f((float)t->freq[i] / one);
+            wk->bits[at + i] = -log2f((float)t->freq[i] / one);
         wk->escape[c] = -log2f((float)t->freq[t->count] / one);
-        b += t->count;
+        at += t->count;
     }
 }
 
@@ -231,11 +235,10 @@ static float logistic_noise(uint64_t index, int iteration)
     return logf(u) - logf(1.0f - u);
 }
 
+/* The rate point of the file's quality. */
 typedef struct Quality {
     const float *gain, *inv_gain, *offset;
     const ModelCdf *cdf; /* [M] */
-    const float *bits;   /* wk->bits */
-    size_t *bits_at;     /* [M]: where each channel's costs start */
     float lambda;
 } Quality;
 
@@ -258,9 +261,9 @@ static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m,
                             logistic_noise(((gy << 16 | gx) * (uint64_t)m + (uint64_t)c), iteration);
             const float w1 = 1.0f / (1.0f + expf(-x));
             in[e] = (fl + w1 + qa->offset[c]) * qa->inv_gain[c];
-            wk->dw[e] = clamped ? 0.0f : w1 * (1.0f - w1) * (1.0f / (1.0f - d * d) + 1.0f / (1.0f - (1 - d) * (1 - d))) / tau;
-            const float *bits = qa->bits + qa->bits_at[c];
-            const float esc = wk->escape[c];
+            const float datanh = 1.0f / (1.0f - d * d) + 1.0f / (1.0f - (1 - d) * (1 - d));
+            wk->dw[e] = clamped ? 0.0f : w1 * (1.0f - w1) * datanh / tau;
+            const float *bits = wk->bits + wk->bits_at[c], esc = wk->escape[c];
             wk->dbits[e] = symbol_bits(&qa->cdf[c], bits, esc, fl + 1.0f) - symbol_bits(&qa->cdf[c], bits, esc, fl);
         }
     }
@@ -410,17 +413,11 @@ int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, c
     FORWARD_IF_ERROR(model_file_lambda(m, q, &lambda));
     const int mc = (int)m->latent_channels;
     RefineWork wk = {0};
-    size_t bits_at[MODEL_MAX_CHANNELS];
     int err = work_alloc(&wk, r->synthesis, m, q, t->h, t->w, threads);
     if (err == 0) {
         fill_bits(&wk, m, q);
-        size_t at = 0;
-        for (int c = 0; c < mc; c++) {
-            bits_at[c] = at;
-            at += model_cdf(m, q, c)->count;
-        }
         const Quality qa = {model_gain(m, q), model_inv_gain(m, q), model_offset(m, q), model_cdf(m, q, 0),
-                            wk.bits, bits_at, (float)lambda};
+                            (float)lambda};
         for (size_t e = 0; e < wk.latents; e++)
             wk.z[e] = t->latents[e] * qa.gain[e % mc] - qa.offset[e % mc];
         err = run(r, t, &wk, &qa, mc, iterations, threads);
