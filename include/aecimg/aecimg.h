@@ -103,8 +103,9 @@ typedef struct AecimgSettings {
     uint64_t max_pixels; /* refuse images with more pixels (default AECIMG_DEFAULT_MAX_PIXELS) */
     const char *model_path; /* NULL: $AECIMG_MODEL, else the installed default model */
     /* The transforms run on square tiles of this many pixels (rounded up to the model's stride), each
-     * with a margin wide enough that the result is identical for every tile size: memory is bounded by
-     * the tile, not the image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
+     * with a margin wide enough that the result is identical for every tile size (except with
+     * `refine`, which optimizes each tile's latents on its own): memory is bounded by the tile, not
+     * the image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
     uint32_t tile_size;
     /* AECIMG_ROLE_* bits: the transforms aecimg_open prepares (weights rearranged for the CPU's
      * kernels).  Default both; a role left out is prepared when first used. */
