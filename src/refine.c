@@ -113,7 +113,6 @@ typedef struct RefineWork {
     Shape shape[MODEL_MAX_LAYERS + 1]; /* the input of layer i; [layer_count] the output */
     float *saved[MODEL_MAX_LAYERS];    /* the input of every inverse GDN, kept for the backward pass */
     float *buf[2];                     /* ping-pong, forward then backward */
-    size_t buf_floats;
     float *scratch;                    /* per thread: 3 blocks of REFINE_GDN_ROWS x widest GDN */
     size_t latents;                    /* h * w * M */
     float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
@@ -170,7 +169,6 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
             widest_gdn = s.c > widest_gdn ? s.c : widest_gdn;
         }
     }
-    wk->buf_floats = largest;
     wk->buf[0] = alloc_floats(largest, &ok);
     wk->buf[1] = alloc_floats(largest, &ok);
     wk->scratch = alloc_floats(mul_size((size_t)threads * 3 * REFINE_GDN_ROWS, (size_t)widest_gdn, &ok), &ok);
