@@ -44,6 +44,17 @@ extern const EntropyStage entropy_ctx;
 int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, EntropyStreams *out,
                                 double *ideal_bits);
 
+/* The ctx stage's classes and adaptation (doc/container.md 3.5.3), for an encoder that estimates what
+ * the stage will pay.  A coded symbol adds 2^(P - ENTROPY_CTX_WEIGHT_SHIFT) to its count, so the model's
+ * table weighs as much as 2^ENTROPY_CTX_WEIGHT_SHIFT symbols. */
+#define ENTROPY_CTX_CLASSES 24
+#define ENTROPY_CTX_WEIGHT_SHIFT 4
+/* |v| clamped to 255. */
+uint32_t entropy_ctx_magnitude(int32_t v);
+/* The class of a symbol of channel c: neighbours = 2 (|left| + |up|) + |up-left| + |up-right| of the
+ * channel's magnitudes, activity = the sum of the magnitudes at its position over channels 0 .. c-1. */
+uint32_t entropy_ctx_class(uint32_t neighbours, uint32_t activity, uint32_t c);
+
 /* A coder of row-band streams (doc/container.md 3.5.2): stream i of count codes rows floor(i H / count) to
  * floor((i + 1) H / count) - 1 of every channel.  Each band is coded and decoded on its own, so bands run in
  * parallel and the bytes never depend on the thread count.  `state` is the coder's tables, shared read-only. */

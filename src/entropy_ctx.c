@@ -23,12 +23,13 @@
 #define CTX_SPATIAL_CLASSES 6
 #define CTX_CHANNEL_CLASSES 4
 #define CTX_CLASSES (CTX_SPATIAL_CLASSES * CTX_CHANNEL_CLASSES)
+_Static_assert(CTX_CLASSES == ENTROPY_CTX_CLASSES, "entropy.h names the class count");
 #define CTX_MAGNITUDE_MAX 255
 #define CTX_SPATIAL_SUM_MAX 16
 /* A coded symbol adds 2^(P - 4) to its count: the model's table (total 2^P) weighs as much as 16 symbols.
  * When a total passes 2^20 (after about 240 symbols of a class), every count halves, so the statistics follow
  * the image as it changes.  Both values were chosen on Kodak (bench/entropy.md). */
-#define CTX_WEIGHT_SHIFT 4
+#define CTX_WEIGHT_SHIFT ENTROPY_CTX_WEIGHT_SHIFT
 #define CTX_TOTAL_MAX (1u << 20)
 /* The per-band state is CTX_CLASSES copies of every table: refusing models whose tables at the file's
  * quality hold more entries bounds it at 25 MiB.  The default model needs at most 21200 (quality 100). */
@@ -229,28 +230,35 @@ static void ctx_table_update(const CtxTable *t, uint32_t s, uint32_t increment)
 
 /* ---------------------------------------------------------------- contexts */
 
-static uint32_t magnitude(int32_t v)
+uint32_t entropy_ctx_magnitude(int32_t v)
 {
     const uint32_t a = v < 0 ? (uint32_t)-(int64_t)v : (uint32_t)v;
     return a < CTX_MAGNITUDE_MAX ? a : CTX_MAGNITUDE_MAX;
 }
 
+/* The channel class compares the mean magnitude of the previous channels, activity / c, with 1/8, 3/8 and
+ * 6/8, without dividing. */
+uint32_t entropy_ctx_class(uint32_t neighbours, uint32_t activity, uint32_t c)
+{
+    const uint32_t spatial = spatial_class[neighbours < CTX_SPATIAL_SUM_MAX ? neighbours : CTX_SPATIAL_SUM_MAX];
+    const uint64_t a8 = (uint64_t)activity * 8;
+    const uint32_t channel = c == 0 ? 0 : (a8 >= c) + (a8 >= 3 * (uint64_t)c) + (a8 >= 6 * (uint64_t)c);
+    return spatial * CTX_CHANNEL_CLASSES + channel;
+}
+
 /* Class of the symbol at (y, x) of channel c, for a band starting at row y0: rows above y0 belong to
- * another stream and count as zeros, like the outside of the image.  The channel class compares the mean
- * magnitude of the previous channels, activity / c, with 1/8, 3/8 and 6/8, without dividing. */
+ * another stream and count as zeros, like the outside of the image. */
 static uint32_t ctx_class(const int32_t *plane, uint32_t width, uint32_t y0, uint32_t y, uint32_t x, uint32_t c,
                           uint32_t activity)
 {
     const int32_t *row = plane + (size_t)y * width;
-    uint32_t sum = x ? 2 * magnitude(row[x - 1]) : 0;
+    uint32_t sum = x ? 2 * entropy_ctx_magnitude(row[x - 1]) : 0;
     if (y > y0) {
         const int32_t *up = row - width;
-        sum += 2 * magnitude(up[x]) + (x ? magnitude(up[x - 1]) : 0) + (x + 1 < width ? magnitude(up[x + 1]) : 0);
+        sum += 2 * entropy_ctx_magnitude(up[x]) + (x ? entropy_ctx_magnitude(up[x - 1]) : 0) +
+               (x + 1 < width ? entropy_ctx_magnitude(up[x + 1]) : 0);
     }
-    const uint32_t spatial = spatial_class[sum < CTX_SPATIAL_SUM_MAX ? sum : CTX_SPATIAL_SUM_MAX];
-    const uint64_t a8 = (uint64_t)activity * 8;
-    const uint32_t channel = c == 0 ? 0 : (a8 >= c) + (a8 >= 3 * (uint64_t)c) + (a8 >= 6 * (uint64_t)c);
-    return spatial * CTX_CHANNEL_CLASSES + channel;
+    return entropy_ctx_class(sum, activity, c);
 }
 
 /* After channel c of the band: add its magnitudes (at most 1024 x 255 in all, far from overflow). */
@@ -259,7 +267,7 @@ static void ctx_update_activity(CtxState *st, const int32_t *symbols, size_t pla
 {
     const int32_t *cur = symbols + c * plane + band_offset;
     for (size_t i = 0; i < n; i++)
-        st->activity[i] += magnitude(cur[i]);
+        st->activity[i] += entropy_ctx_magnitude(cur[i]);
 }
 
 /* ---------------------------------------------------------------- encoder */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "entropy.h"
 #include "internal.h"
 #include "quant.h"
 
@@ -24,6 +25,8 @@
 #define REFINE_TAU_DECAY 3.0f
 #define REFINE_TAU_MIN 0.03f
 #define REFINE_FRACTION_MIN 1e-4f
+/* With the ctx stage's rate, the classes and counts follow the symbols every this many iterations. */
+#define REFINE_CONTEXT_EVERY 5
 /* Pixels per block of the inverse-GDN backward pass's matrix products. */
 #define REFINE_GDN_ROWS 64
 
@@ -117,9 +120,15 @@ typedef struct RefineWork {
     size_t latents;                    /* h * w * M */
     float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
     float *dw, *dbits;                 /* per latent: d(soft choice)/dz, and bits(ceil) - bits(floor) */
-    float *bits;                       /* the static table's cost of each symbol, channel after channel */
-    size_t *bits_at;                   /* per channel: where its costs start in bits */
-    float *escape;                     /* per channel: the escape's cost */
+    /* The rate model: per channel, `classes` tables of count + 1 entries (escape last), each entry
+     * weighing its frequency plus `increment` per symbol of the tile in it (ctx's adaptation). */
+    uint32_t classes;                  /* 1: the static tables; ENTROPY_CTX_CLASSES: ctx's classes */
+    size_t *table_at;                  /* per channel: where its tables start in weight and count */
+    uint32_t *count;                   /* per entry: the tile's symbols in it at the last refresh */
+    float *weight;                     /* per entry: frequency + increment * count */
+    float increment;
+    int32_t *symbol;                   /* per latent: its symbol at the last refresh */
+    uint8_t *cls;                      /* per latent: its class at the last refresh */
 } RefineWork;
 
 static void work_free(RefineWork *wk, uint32_t layers)
@@ -134,9 +143,11 @@ static void work_free(RefineWork *wk, uint32_t layers)
     free(wk->adam_v);
     free(wk->dw);
     free(wk->dbits);
-    free(wk->bits);
-    free(wk->bits_at);
-    free(wk->escape);
+    free(wk->table_at);
+    free(wk->count);
+    free(wk->weight);
+    free(wk->symbol);
+    free(wk->cls);
 }
 
 static float *alloc_floats(size_t n, int *ok)
@@ -148,7 +159,8 @@ static float *alloc_floats(size_t n, int *ok)
 }
 
 /* Shapes of every layer's input and the buffers a tile of h x w latents needs. */
-static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int q, int h, int w, int threads)
+static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int q, int h, int w, int context_rate,
+                      int threads)
 {
     int ok = 1, widest_gdn = 1;
     size_t largest = 0;
@@ -178,41 +190,108 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
     wk->adam_v = alloc_floats(wk->latents, &ok);
     wk->dw = alloc_floats(wk->latents, &ok);
     wk->dbits = alloc_floats(wk->latents, &ok);
-    size_t symbols = 0;
+    wk->classes = context_rate ? ENTROPY_CTX_CLASSES : 1;
+    size_t entries = 0;
     for (uint32_t c = 0; c < m->latent_channels; c++)
-        symbols += model_cdf(m, q, (int)c)->count;
-    wk->bits = alloc_floats(symbols, &ok);
-    wk->escape = alloc_floats(m->latent_channels, &ok);
-    wk->bits_at = ok ? calloc(m->latent_channels, sizeof(size_t)) : NULL;
-    ok = ok && wk->bits_at;
+        entries += (size_t)wk->classes * (model_cdf(m, q, (int)c)->count + 1);
+    wk->weight = alloc_floats(entries, &ok);
+    wk->table_at = ok ? calloc(m->latent_channels, sizeof(size_t)) : NULL;
+    wk->count = ok ? calloc(entries, sizeof(uint32_t)) : NULL;
+    wk->symbol = ok ? calloc(wk->latents ? wk->latents : 1, sizeof(int32_t)) : NULL;
+    wk->cls = ok ? calloc(wk->latents ? wk->latents : 1, 1) : NULL;
+    ok = ok && wk->table_at && wk->count && wk->symbol && wk->cls;
     return ok ? 0 : AECIMG_ERR_NO_MEMORY;
 }
 
 /* ------------------------------------------------------------------ rate */
 
-static void fill_bits(RefineWork *wk, const ModelFile *m, int q)
+/* The rate point of the file's quality. */
+typedef struct Quality {
+    const float *gain, *inv_gain, *offset;
+    const ModelCdf *cdf; /* [M] */
+    float lambda;
+} Quality;
+
+/* Every entry's weight from the tables and the counts. */
+static void fill_weights(RefineWork *wk, const Quality *qa, int m, int threads)
 {
-    const float one = (float)(1u << m->precision);
-    size_t at = 0;
-    for (uint32_t c = 0; c < m->latent_channels; c++) {
-        const ModelCdf *t = model_cdf(m, q, (int)c);
-        wk->bits_at[c] = at;
-        for (uint32_t i = 0; i < t->count; i++)
-            wk->bits[at + i] = -log2f((float)t->freq[i] / one);
-        wk->escape[c] = -log2f((float)t->freq[t->count] / one);
-        at += t->count;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int c = 0; c < m; c++) {
+        const ModelCdf *t = &qa->cdf[c];
+        float *w = wk->weight + wk->table_at[c];
+        const uint32_t *n = wk->count + wk->table_at[c];
+        for (uint32_t k = 0; k < wk->classes; k++, w += t->count + 1, n += t->count + 1)
+            for (uint32_t i = 0; i <= t->count; i++)
+                w[i] = (float)t->freq[i] + wk->increment * (float)n[i];
     }
 }
 
-/* The static cost of symbol k (an integer-valued float) in a table; beyond the table, the escape plus
- * an Elias-gamma-like length of the distance, which only has to grow with it. */
-static float symbol_bits(const ModelCdf *t, const float *bits, float escape, float k)
+static void rate_init(RefineWork *wk, const ModelFile *mf, const Quality *qa, int m, int threads)
 {
-    double i = (double)k - t->first;
-    if (i >= 0 && i < t->count)
-        return bits[(size_t)i];
-    double dist = i < 0 ? -i : i - t->count + 1;
-    return escape + 1.0f + 2.0f * (float)log2(1.0 + dist);
+    size_t at = 0;
+    for (int c = 0; c < m; c++) {
+        wk->table_at[c] = at;
+        at += (size_t)wk->classes * (qa->cdf[c].count + 1);
+    }
+    wk->increment = wk->classes > 1 ? (float)(1u << (mf->precision - ENTROPY_CTX_WEIGHT_SHIFT)) : 0.0f;
+    fill_weights(wk, qa, m, threads);
+}
+
+/* The entry of symbol v in its channel's table: the escape for symbols beyond it. */
+static uint32_t table_entry(const ModelCdf *t, int64_t v)
+{
+    const int64_t i = v - t->first;
+    return i >= 0 && i < t->count ? (uint32_t)i : t->count;
+}
+
+/* With ctx's rate: rounds every latent, classifies it as ctx would (its neighbours in the tile, the
+ * channels before it at its position) and counts the tile's symbols per channel and class. */
+static void rate_refresh(const RefineTile *t, RefineWork *wk, const Quality *qa, int m, int threads)
+{
+    const long plane = (long)t->h * t->w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long e = 0; e < (long)wk->latents; e++)
+        wk->symbol[e] = (int32_t)fminf(fmaxf(nearbyintf(wk->z[e]), (float)-QUANT_MAX_SYMBOL), (float)QUANT_MAX_SYMBOL);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long p = 0; p < plane; p++) {
+        const long y = p / t->w, x = p % t->w;
+        const int32_t *s = wk->symbol + (size_t)p * m, *up = y ? s - (size_t)t->w * m : NULL;
+        uint32_t activity = 0;
+        for (int c = 0; c < m; c++) {
+            uint32_t nb = x ? 2 * entropy_ctx_magnitude(s[c - m]) : 0;
+            if (up)
+                nb += 2 * entropy_ctx_magnitude(up[c]) + (x ? entropy_ctx_magnitude(up[c - m]) : 0) +
+                      (x + 1 < t->w ? entropy_ctx_magnitude(up[c + m]) : 0);
+            wk->cls[(size_t)p * m + c] = (uint8_t)entropy_ctx_class(nb, activity, (uint32_t)c);
+            activity += entropy_ctx_magnitude(s[c]);
+        }
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int c = 0; c < m; c++) {
+        const ModelCdf *cdf = &qa->cdf[c];
+        uint32_t *n = wk->count + wk->table_at[c];
+        memset(n, 0, (size_t)wk->classes * (cdf->count + 1) * sizeof *n);
+        for (long p = 0; p < plane; p++) {
+            const size_t e = (size_t)p * m + c;
+            n[(size_t)wk->cls[e] * (cdf->count + 1) + table_entry(cdf, wk->symbol[e])]++;
+        }
+    }
+    fill_weights(wk, qa, m, threads);
+}
+
+/* The cost of symbol k (an integer-valued float) for latent e, up to a constant of its table: the
+ * entry's weight without the latent's own symbol (what switching to k would cost), beyond the table
+ * the escape plus an Elias-gamma-like length of the distance, which only has to grow with it. */
+static float symbol_bits(const RefineWork *wk, const ModelCdf *t, int c, size_t e, float k)
+{
+    const uint32_t i = table_entry(t, (int64_t)k);
+    const float *w = wk->weight + wk->table_at[c] + (size_t)wk->cls[e] * (t->count + 1);
+    const float own = i == table_entry(t, wk->symbol[e]) ? wk->increment : 0.0f;
+    const float bits = -log2f(w[i] - own);
+    if (i < t->count)
+        return bits;
+    const double d = (double)k - t->first, dist = d < 0 ? -d : d - t->count + 1;
+    return bits + 1.0f + 2.0f * (float)log2(1.0 + dist);
 }
 
 /* ------------------------------------------------------------------ relaxation */
@@ -232,13 +311,6 @@ static float logistic_noise(uint64_t index, int iteration)
     float u = ((float)(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
     return logf(u) - logf(1.0f - u);
 }
-
-/* The rate point of the file's quality. */
-typedef struct Quality {
-    const float *gain, *inv_gain, *offset;
-    const ModelCdf *cdf; /* [M] */
-    float lambda;
-} Quality;
 
 /* Draws every latent's soft choice between floor and ceiling at temperature tau, writes the synthesis
  * input into `in` and keeps the derivative of the choice and the cost difference for the update. */
@@ -261,8 +333,7 @@ static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m,
             in[e] = (fl + w1 + qa->offset[c]) * qa->inv_gain[c];
             const float datanh = 1.0f / (1.0f - d * d) + 1.0f / (1.0f - (1 - d) * (1 - d));
             wk->dw[e] = clamped ? 0.0f : w1 * (1.0f - w1) * datanh / tau;
-            const float *bits = wk->bits + wk->bits_at[c], esc = wk->escape[c];
-            wk->dbits[e] = symbol_bits(&qa->cdf[c], bits, esc, fl + 1.0f) - symbol_bits(&qa->cdf[c], bits, esc, fl);
+            wk->dbits[e] = symbol_bits(wk, &qa->cdf[c], c, e, fl + 1.0f) - symbol_bits(wk, &qa->cdf[c], c, e, fl);
         }
     }
 }
@@ -394,6 +465,8 @@ static int run(const RefineNet *r, const RefineTile *t, RefineWork *wk, const Qu
     const Shape *out_shape = &wk->shape[n->layer_count];
     for (int it = 0; it < iterations; it++) {
         const float tau = fmaxf(REFINE_TAU0 * expf(-REFINE_TAU_DECAY * (float)it / (float)iterations), REFINE_TAU_MIN);
+        if (wk->classes > 1 && it % REFINE_CONTEXT_EVERY == 0)
+            rate_refresh(t, wk, qa, m, threads);
         relax(t, wk, qa, m, tau, it, wk->buf[0], threads);
         int cur, grad;
         FORWARD_IF_ERROR(forward(r, wk, threads, &cur));
@@ -404,18 +477,18 @@ static int run(const RefineNet *r, const RefineTile *t, RefineWork *wk, const Qu
     return 0;
 }
 
-int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, const RefineTile *t, float *out,
-                int threads)
+int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, int context_rate, const RefineTile *t,
+                float *out, int threads)
 {
     double lambda;
     FORWARD_IF_ERROR(model_file_lambda(m, q, &lambda));
     const int mc = (int)m->latent_channels;
     RefineWork wk = {0};
-    int err = work_alloc(&wk, r->synthesis, m, q, t->h, t->w, threads);
+    int err = work_alloc(&wk, r->synthesis, m, q, t->h, t->w, context_rate, threads);
     if (err == 0) {
-        fill_bits(&wk, m, q);
         const Quality qa = {model_gain(m, q), model_inv_gain(m, q), model_offset(m, q), model_cdf(m, q, 0),
                             (float)lambda};
+        rate_init(&wk, m, &qa, mc, threads);
         for (size_t e = 0; e < wk.latents; e++)
             wk.z[e] = t->latents[e] * qa.gain[e % mc] - qa.offset[e % mc];
         err = run(r, t, &wk, &qa, mc, iterations, threads);
@@ -432,7 +505,7 @@ int refine_synthesis_gradient(const RefineNet *r, const ModelFile *m, const floa
                               const float *weight, float *grad, int threads)
 {
     RefineWork wk = {0};
-    int err = work_alloc(&wk, r->synthesis, m, 0, h, w, threads), cur = 0, g = 0;
+    int err = work_alloc(&wk, r->synthesis, m, 0, h, w, 0, threads), cur = 0, g = 0;
     if (err == 0) {
         memcpy(wk.buf[0], input, wk.latents * sizeof(float));
         err = forward(r, &wk, threads, &cur);

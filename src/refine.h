@@ -8,7 +8,7 @@
  * Compression", 2020): each latent is a random soft choice between its floor and its ceiling whose
  * temperature falls towards hard rounding.  Only the encoder changes; a decoder sees ordinary symbols.
  *
- * The rate is the static table of the file's quality, interpolated linearly between neighbouring
+ * The rate is that of the file's entropy stage (below), interpolated linearly between neighbouring
  * symbols; the distortion is the synthesis output's squared error on the tile's pixels inside the
  * image.  The random choices come from a hash of the iteration and the latent's place in the image,
  * and every sum runs in an order fixed by position, so the result does not depend on thread count. */
@@ -44,10 +44,12 @@ typedef struct RefineTile {
 } RefineTile;
 
 /* Refines the tile at quality q for `iterations` steps and writes to out (h x w x M) latents that
- * quant_forward rounds to the refined symbols.  AECIMG_ERR_UNSUPPORTED when the model's META has no
+ * quant_forward rounds to the refined symbols.  With context_rate the rate is what the ctx stage
+ * pays: the tables of each symbol's ctx class, adapted to the tile's symbols (recounted every few
+ * iterations); otherwise the static tables, as the rANS stage pays.  AECIMG_ERR_UNSUPPORTED when the model's META has no
  * usable `lambdas`; AECIMG_ERR_NO_MEMORY. */
-int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, const RefineTile *t, float *out,
-                int threads);
+int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, int context_rate, const RefineTile *t,
+                float *out, int threads);
 
 /* The gradient of sum(weight * synthesis(input)) with respect to input (h x w x M latents, HWC), weight
  * having the synthesis output's shape: the backward pass alone, for its tests. */

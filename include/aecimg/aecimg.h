@@ -112,8 +112,8 @@ typedef struct AecimgSettings {
     int roles;
     /* Encoder effort: iterations of latent refinement, a gradient descent through the synthesis
      * transform that finds symbols with a lower rate-distortion cost than rounding the analysis
-     * transform's output (0..AECIMG_REFINE_MAX).  Each costs about 2.5 decodes of the image; decoding
-     * is unaffected.  0 (default): off. */
+     * transform's output (0..AECIMG_REFINE_MAX), weighing the rate of the entropy stage in use.  Each
+     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): off. */
     int refine;
 } AecimgSettings;
 
