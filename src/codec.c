@@ -350,7 +350,10 @@ static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r,
         const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
-        const int context_rate = c->settings.entropy == AECIMG_ENTROPY_AUTO || c->settings.entropy == AECIMG_ENTROPY_CTX;
+        /* The stage entropy_encode will use: AUTO is ctx wherever ctx takes the model. */
+        const int context_rate = c->settings.entropy == AECIMG_ENTROPY_CTX ||
+                                 (c->settings.entropy == AECIMG_ENTROPY_AUTO &&
+                                  entropy_ctx_accepts(&c->model, c->settings.quality));
         err = refine_tile(&c->refine, &c->model, c->settings.quality, c->settings.refine, context_rate, &rt, out,
                           c->threads);
     }

@@ -49,6 +49,9 @@ int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, 
  * table weighs as much as 2^ENTROPY_CTX_WEIGHT_SHIFT symbols. */
 #define ENTROPY_CTX_CLASSES 24
 #define ENTROPY_CTX_WEIGHT_SHIFT 4
+/* Whether the ctx stage codes this model's symbols at this quality (it refuses models whose tables there
+ * are too large for its state, doc/container.md 3.5.3). */
+int entropy_ctx_accepts(const ModelFile *m, int quality);
 /* |v| clamped to 255. */
 uint32_t entropy_ctx_magnitude(int32_t v);
 /* The class of a symbol of channel c: neighbours = 2 (|left| + |up|) + |up-left| + |up-right| of the

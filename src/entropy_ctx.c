@@ -139,6 +139,19 @@ static void ctx_tables_free(CtxTables *tab)
     free(tab->tree_init);
 }
 
+static size_t ctx_entries(const ModelFile *m, int quality)
+{
+    size_t entries = 0;
+    for (uint32_t c = 0; c < m->latent_channels; c++)
+        entries += model_cdf(m, quality, (int)c)->count + 2;
+    return entries;
+}
+
+int entropy_ctx_accepts(const ModelFile *m, int quality)
+{
+    return ctx_entries(m, quality) <= CTX_MAX_ENTRIES;
+}
+
 static int ctx_tables_build(const EntropyParams *p, CtxTables *tab)
 {
     const ModelFile *m = p->model;
@@ -146,9 +159,8 @@ static int ctx_tables_build(const EntropyParams *p, CtxTables *tab)
     tab->channels = m->latent_channels;
     tab->precision = m->precision;
     tab->cdf = model_cdf(m, p->quality, 0);
-    for (uint32_t c = 0; c < tab->channels; c++)
-        tab->entries += tab->cdf[c].count + 2;
-    RETURN_ERROR_IF(tab->entries > CTX_MAX_ENTRIES, AECIMG_ERR_UNSUPPORTED);
+    tab->entries = ctx_entries(m, p->quality);
+    RETURN_ERROR_IF(!entropy_ctx_accepts(m, p->quality), AECIMG_ERR_UNSUPPORTED);
     tab->offset = malloc(tab->channels * sizeof *tab->offset);
     tab->top = malloc(tab->channels * sizeof *tab->top);
     tab->count_init = malloc(tab->entries * sizeof *tab->count_init);

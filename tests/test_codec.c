@@ -505,6 +505,14 @@ static void test_auto_entropy_fallback(void **state)
     size_t ctx_size;
     assert_int_equal(aecimg_set_entropy(ctx, AECIMG_ENTROPY_CTX), 0);
     assert_int_equal(aecimg_encode(ctx, &img, &ctx_file, &ctx_size), AECIMG_ERR_UNSUPPORTED);
+    /* What refinement asks to choose ctx's rate: this model is refused, the default one taken. */
+    ModelFile mf;
+    assert_int_equal(model_file_load(path, &mf), 0);
+    assert_false(entropy_ctx_accepts(&mf, 50));
+    model_file_free(&mf);
+    assert_int_equal(model_file_load(path_of("models/default.aecm"), &mf), 0);
+    assert_true(entropy_ctx_accepts(&mf, 0) && entropy_ctx_accepts(&mf, 100));
+    model_file_free(&mf);
     for (int i = 0; i < 3; i++)
         free(file[i]);
     aecimg_close(&ctx);
