@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 
 import torch
@@ -179,6 +180,17 @@ def append_csv(path, header, row):
         w.writerow(row)
 
 
+def seed_logs(model_path, run):
+    """A run started from a model file continues that model's logs (MODEL.train.csv and
+    MODEL.eval.csv, which the exporter writes beside it), so the next export carries the whole
+    history rather than only the new steps."""
+    stem = os.path.splitext(model_path)[0]
+    for name in ("train.csv", "eval.csv"):
+        src, dst = "%s.%s" % (stem, name), os.path.join(run, name)
+        if os.path.exists(src) and not os.path.exists(dst):
+            shutil.copyfile(src, dst)
+
+
 def pick_device(name):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -252,6 +264,7 @@ def main(argv=None):
         add_rate_points(ck, model, args.lambdas)
         model.load_state_dict(ck["model"])
         step = int(mf.meta.get("steps", 0))
+        seed_logs(args.init_from, args.run)
         print("started from %s (step %d); optimizer state starts afresh" % (args.init_from, step), flush=True)
     with open(os.path.join(args.run, "args.json"), "w") as f:
         json.dump(vars(args), f, indent=1)
