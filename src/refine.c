@@ -284,7 +284,8 @@ static void rate_refresh(const RefineTile *t, RefineWork *wk, const Quality *qa,
  * the escape plus an Elias-gamma-like length of the distance, which only has to grow with it. */
 static float symbol_bits(const RefineWork *wk, const ModelCdf *t, int c, size_t e, float k)
 {
-    const uint32_t i = table_entry(t, (int64_t)k);
+    /* The clamp keeps the conversion defined; every symbol beyond it is an escape anyway. */
+    const uint32_t i = table_entry(t, (int64_t)fminf(fmaxf(k, -2.0f * QUANT_MAX_SYMBOL), 2.0f * QUANT_MAX_SYMBOL));
     const float *w = wk->weight + wk->table_at[c] + (size_t)wk->cls[e] * (t->count + 1);
     const float own = i == table_entry(t, wk->symbol[e]) ? wk->increment : 0.0f;
     const float bits = -log2f(w[i] - own);
