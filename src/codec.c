@@ -312,17 +312,23 @@ static int smallest_payload(const EntropyStage *const *stages, size_t count, con
     return found ? 0 : AECIMG_ERR_UNSUPPORTED;
 }
 
-/* AUTO is ctx, which is smaller than both other stages on every Kodak image at every quality
- * (bench/entropy.md), so trying them too would only cost time.  A model whose tables are too large for
- * ctx gets the smaller of rANS and zstd. */
+/* The stage an encode writes.  AUTO is ctx, which is smaller than both other stages on every Kodak image
+ * at every quality (bench/entropy.md), so trying them too would only cost time; for a model whose tables
+ * are too large for ctx it stays AUTO: the smaller of rANS and zstd. */
+static int encode_stage(const AecimgContext *c)
+{
+    if (c->settings.entropy != AECIMG_ENTROPY_AUTO)
+        return c->settings.entropy;
+    return entropy_ctx_accepts(&c->model, c->settings.quality) ? AECIMG_ENTROPY_CTX : AECIMG_ENTROPY_AUTO;
+}
+
 static int entropy_encode(AecimgContext *c, const EntropyParams *ep, EncodeParts *parts, int *entropy)
 {
     static const EntropyStage *const fallback[] = {&entropy_rans, &entropy_zstd};
-    *entropy = c->settings.entropy == AECIMG_ENTROPY_AUTO ? AECIMG_ENTROPY_CTX : c->settings.entropy;
-    int err = entropy_stage(*entropy)->encode(ep, parts->symbols, &parts->streams);
-    if (err == AECIMG_ERR_UNSUPPORTED && c->settings.entropy == AECIMG_ENTROPY_AUTO)
+    *entropy = encode_stage(c);
+    if (*entropy == AECIMG_ENTROPY_AUTO)
         return smallest_payload(fallback, sizeof fallback / sizeof *fallback, ep, parts, entropy);
-    return err;
+    return entropy_stage(*entropy)->encode(ep, parts->symbols, &parts->streams);
 }
 
 static int refine_ready(AecimgContext *c)
@@ -350,12 +356,8 @@ static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r,
         const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
-        /* The stage entropy_encode will use: AUTO is ctx wherever ctx takes the model. */
-        const int context_rate = c->settings.entropy == AECIMG_ENTROPY_CTX ||
-                                 (c->settings.entropy == AECIMG_ENTROPY_AUTO &&
-                                  entropy_ctx_accepts(&c->model, c->settings.quality));
-        err = refine_tile(&c->refine, &c->model, c->settings.quality, c->settings.refine, context_rate, &rt, out,
-                          c->threads);
+        err = refine_tile(&c->refine, &c->model, c->settings.quality, c->settings.refine,
+                          encode_stage(c) == AECIMG_ENTROPY_CTX, &rt, out, c->threads);
     }
     free(pixels);
     if (err < 0) {

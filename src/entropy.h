@@ -54,9 +54,12 @@ int entropy_ctx_encode_measured(const EntropyParams *p, const int32_t *symbols, 
 int entropy_ctx_accepts(const ModelFile *m, int quality);
 /* |v| clamped to 255. */
 uint32_t entropy_ctx_magnitude(int32_t v);
-/* The class of a symbol of channel c: neighbours = 2 (|left| + |up|) + |up-left| + |up-right| of the
- * channel's magnitudes, activity = the sum of the magnitudes at its position over channels 0 .. c-1. */
-uint32_t entropy_ctx_class(uint32_t neighbours, uint32_t activity, uint32_t c);
+/* The class of the symbol *s of channel c at column x of a row of `width`, in any layout: its left
+ * neighbour in the channel lies `step` entries before it, the one above `row` entries before; `up` says
+ * whether the row above counts (it does not above a stream's first row).  activity: the sum of the
+ * magnitudes at its position over channels 0 .. c-1. */
+uint32_t entropy_ctx_class(const int32_t *s, size_t step, size_t row, uint32_t x, uint32_t width, int up,
+                           uint32_t activity, uint32_t c);
 
 /* A coder of row-band streams (doc/container.md 3.5.2): stream i of count codes rows floor(i H / count) to
  * floor((i + 1) H / count) - 1 of every channel.  Each band is coded and decoded on its own, so bands run in

@@ -250,9 +250,16 @@ uint32_t entropy_ctx_magnitude(int32_t v)
 
 /* The channel class compares the mean magnitude of the previous channels, activity / c, with 1/8, 3/8 and
  * 6/8, without dividing. */
-uint32_t entropy_ctx_class(uint32_t neighbours, uint32_t activity, uint32_t c)
+uint32_t entropy_ctx_class(const int32_t *s, size_t step, size_t row, uint32_t x, uint32_t width, int up,
+                           uint32_t activity, uint32_t c)
 {
-    const uint32_t spatial = spatial_class[neighbours < CTX_SPATIAL_SUM_MAX ? neighbours : CTX_SPATIAL_SUM_MAX];
+    uint32_t sum = x ? 2 * entropy_ctx_magnitude(s[-(ptrdiff_t)step]) : 0;
+    if (up) {
+        const int32_t *u = s - row;
+        sum += 2 * entropy_ctx_magnitude(u[0]) + (x ? entropy_ctx_magnitude(u[-(ptrdiff_t)step]) : 0) +
+               (x + 1 < width ? entropy_ctx_magnitude(u[step]) : 0);
+    }
+    const uint32_t spatial = spatial_class[sum < CTX_SPATIAL_SUM_MAX ? sum : CTX_SPATIAL_SUM_MAX];
     const uint64_t a8 = (uint64_t)activity * 8;
     const uint32_t channel = c == 0 ? 0 : (a8 >= c) + (a8 >= 3 * (uint64_t)c) + (a8 >= 6 * (uint64_t)c);
     return spatial * CTX_CHANNEL_CLASSES + channel;
@@ -263,14 +270,7 @@ uint32_t entropy_ctx_class(uint32_t neighbours, uint32_t activity, uint32_t c)
 static uint32_t ctx_class(const int32_t *plane, uint32_t width, uint32_t y0, uint32_t y, uint32_t x, uint32_t c,
                           uint32_t activity)
 {
-    const int32_t *row = plane + (size_t)y * width;
-    uint32_t sum = x ? 2 * entropy_ctx_magnitude(row[x - 1]) : 0;
-    if (y > y0) {
-        const int32_t *up = row - width;
-        sum += 2 * entropy_ctx_magnitude(up[x]) + (x ? entropy_ctx_magnitude(up[x - 1]) : 0) +
-               (x + 1 < width ? entropy_ctx_magnitude(up[x + 1]) : 0);
-    }
-    return entropy_ctx_class(sum, activity, c);
+    return entropy_ctx_class(plane + (size_t)y * width + x, 1, width, x, width, y > y0, activity, c);
 }
 
 /* After channel c of the band: add its magnitudes (at most 1024 x 255 in all, far from overflow). */

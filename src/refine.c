@@ -237,6 +237,12 @@ static void rate_init(RefineWork *wk, const ModelFile *mf, const Quality *qa, in
     fill_weights(wk, qa, m, threads);
 }
 
+/* The symbol a refined latent is coded as. */
+static float symbol_of(float z)
+{
+    return fminf(fmaxf(nearbyintf(z), (float)-QUANT_MAX_SYMBOL), (float)QUANT_MAX_SYMBOL);
+}
+
 /* The entry of symbol v in its channel's table: the escape for symbols beyond it. */
 static uint32_t table_entry(const ModelCdf *t, int64_t v)
 {
@@ -251,18 +257,15 @@ static void rate_refresh(const RefineTile *t, RefineWork *wk, const Quality *qa,
     const long plane = (long)t->h * t->w;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long e = 0; e < (long)wk->latents; e++)
-        wk->symbol[e] = (int32_t)fminf(fmaxf(nearbyintf(wk->z[e]), (float)-QUANT_MAX_SYMBOL), (float)QUANT_MAX_SYMBOL);
+        wk->symbol[e] = (int32_t)symbol_of(wk->z[e]);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long p = 0; p < plane; p++) {
-        const long y = p / t->w, x = p % t->w;
-        const int32_t *s = wk->symbol + (size_t)p * m, *up = y ? s - (size_t)t->w * m : NULL;
+        const int32_t *s = wk->symbol + (size_t)p * m;
         uint32_t activity = 0;
         for (int c = 0; c < m; c++) {
-            uint32_t nb = x ? 2 * entropy_ctx_magnitude(s[c - m]) : 0;
-            if (up)
-                nb += 2 * entropy_ctx_magnitude(up[c]) + (x ? entropy_ctx_magnitude(up[c - m]) : 0) +
-                      (x + 1 < t->w ? entropy_ctx_magnitude(up[c + m]) : 0);
-            wk->cls[(size_t)p * m + c] = (uint8_t)entropy_ctx_class(nb, activity, (uint32_t)c);
+            wk->cls[(size_t)p * m + c] = (uint8_t)entropy_ctx_class(s + c, (size_t)m, (size_t)t->w * m,
+                                                                    (uint32_t)(p % t->w), (uint32_t)t->w,
+                                                                    p >= t->w, activity, (uint32_t)c);
             activity += entropy_ctx_magnitude(s[c]);
         }
     }
@@ -494,8 +497,7 @@ int refine_tile(const RefineNet *r, const ModelFile *m, int q, int iterations, i
             wk.z[e] = t->latents[e] * qa.gain[e % mc] - qa.offset[e % mc];
         err = run(r, t, &wk, &qa, mc, iterations, threads);
         for (size_t e = 0; err == 0 && e < wk.latents; e++) {
-            float k = fminf(fmaxf(nearbyintf(wk.z[e]), (float)-QUANT_MAX_SYMBOL), (float)QUANT_MAX_SYMBOL);
-            out[e] = (k + qa.offset[e % mc]) / qa.gain[e % mc];
+            out[e] = (symbol_of(wk.z[e]) + qa.offset[e % mc]) / qa.gain[e % mc];
         }
     }
     work_free(&wk, r->synthesis->layer_count);
