@@ -14,10 +14,12 @@
 #include "internal.h"
 #include "quant.h"
 
-/* The schedule measured in training/README.md ("encoder-side latent refinement"): Adam at this step
- * size on the symbol-domain latents, the temperature falling as 0.5 exp(-3 i / iterations), not
- * below 0.03.  The relaxation keeps the fraction away from 0 and 1, where atanh diverges. */
-#define REFINE_LR 0.005f
+/* The schedule measured in training/README.md ("encoder-side latent refinement"): Adam on the
+ * symbol-domain latents, its step starting at REFINE_LR and cosine-decayed to 0 over the iterations (a
+ * large start lets a latent move by more than one symbol, the decay settles it), the temperature falling
+ * as 0.5 exp(-3 i / iterations), not below 0.03.  The relaxation keeps the fraction away from 0 and 1,
+ * where atanh diverges. */
+#define REFINE_LR 0.08f
 #define REFINE_BETA1 0.9f
 #define REFINE_BETA2 0.999f
 #define REFINE_EPS 1e-8f
@@ -444,11 +446,12 @@ static void distortion_gradient(const RefineTile *t, const Shape *s, float lambd
         }
 }
 
-/* Chains the input gradient through the soft choice and takes an Adam step. */
-static void update(RefineWork *wk, const Quality *qa, const float *gin, int m, int step, int threads)
+/* Chains the input gradient through the soft choice and takes Adam step `step` (from 1) of `steps`. */
+static void update(RefineWork *wk, const Quality *qa, const float *gin, int m, int step, int steps, int threads)
 {
     const float bc1 = 1.0f - powf(REFINE_BETA1, (float)step), bc2 = 1.0f - powf(REFINE_BETA2, (float)step);
-    const float lr = REFINE_LR / bc1, root_bc2 = sqrtf(bc2);
+    const float decay = 0.5f * (1.0f + cosf(3.14159265f * (float)(step - 1) / (float)steps));
+    const float lr = REFINE_LR * decay / bc1, root_bc2 = sqrtf(bc2);
     const long n = (long)wk->latents;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long e = 0; e < n; e++) {
@@ -476,7 +479,7 @@ static int run(const RefineNet *r, const RefineTile *t, RefineWork *wk, const Qu
         FORWARD_IF_ERROR(forward(r, wk, threads, &cur));
         distortion_gradient(t, out_shape, qa->lambda, wk->buf[cur], wk->buf[!cur], threads);
         FORWARD_IF_ERROR(backward(r, wk, !cur, threads, &grad));
-        update(wk, qa, wk->buf[grad], m, it + 1, threads);
+        update(wk, qa, wk->buf[grad], m, it + 1, iterations, threads);
     }
     return 0;
 }
