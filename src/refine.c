@@ -396,11 +396,13 @@ static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *
                 sq[i] = xb[i] * xb[i];
             k->gemm(sq, c, r->gamma_t[layer], c, c, root, c, rows);
             for (size_t p = 0; p < n; p += (size_t)c)
+#pragma omp simd
                 for (int ch = 0; ch < c; ch++) {
                     root[p + ch] = sqrtf(root[p + ch] + gdn->beta[ch]);
                     tmp[p + ch] = gb[p + ch] * xb[p + ch] / root[p + ch];
                 }
             k->gemm(tmp, c, r->gamma[layer], c, c, sq, c, rows);
+#pragma omp simd
             for (size_t i = 0; i < n; i++)
                 gb[i] = gb[i] * root[i] + xb[i] * sq[i];
         }
