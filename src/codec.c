@@ -3,6 +3,7 @@
 #include "config.h"
 #endif
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,24 @@ void aecimg_default_settings(AecimgSettings *s)
     s->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
     s->tile_size = AECIMG_TILE_DEFAULT;
     s->roles = AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE;
+    s->effort = AECIMG_EFFORT_DEFAULT;
+}
+
+/* Refinement iterations of each effort level.  Below about 8 iterations the annealing has no room and
+ * the file gets worse than plain rounding (bench/effort.md); each level above costs about as much
+ * again as the one below adds. */
+static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 8, 12, 16, 20, 25, 30, 35, 40, 45};
+
+int aecimg_effort_refine(int effort)
+{
+    RETURN_ERROR_IF(effort < 0 || effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
+    return effort_refine_iterations[effort];
+}
+
+/* The refinement iterations an encode runs: the expert knob if set, else the effort level's. */
+static int refine_iterations(const AecimgSettings *s)
+{
+    return s->refine > 0 ? s->refine : effort_refine_iterations[s->effort];
 }
 
 static char *join_path(const char *dir, const char *file)
@@ -100,6 +119,7 @@ static int check_settings(const AecimgSettings *s)
     RETURN_ERROR_IF(s->max_pixels == 0, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->roles & ~(AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE), AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->refine < 0 || s->refine > AECIMG_REFINE_MAX, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(s->effort < 0 || s->effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
     return 0;
 }
 
@@ -137,6 +157,18 @@ static int open_model(AecimgContext *c)
 }
 
 
+/* Releases what was built from the loaded model, and the model. */
+static void release_model(AecimgContext *c)
+{
+    refine_net_free(&c->refine);
+    c->refine_ready = 0;
+    network_free(&c->analysis.net);
+    network_free(&c->synthesis.net);
+    memset(&c->analysis, 0, sizeof c->analysis);
+    memset(&c->synthesis, 0, sizeof c->synthesis);
+    model_file_free(&c->model);
+}
+
 int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
 {
     RETURN_ERROR_IF(!ctx || !s, AECIMG_ERR_INVALID_ARGUMENT);
@@ -162,11 +194,8 @@ void aecimg_close(AecimgContext **ctx)
     if (!ctx || !*ctx)
         return;
     AecimgContext *c = *ctx;
-    refine_net_free(&c->refine);
-    network_free(&c->analysis.net);
-    network_free(&c->synthesis.net);
+    release_model(c);
     network_workspace_free(&c->work);
-    model_file_free(&c->model);
     free(c->model_path);
     free(c);
     *ctx = NULL;
@@ -204,6 +233,13 @@ int aecimg_set_entropy(AecimgContext *ctx, int entropy)
     RETURN_ERROR_IF(!ctx, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(entropy != AECIMG_ENTROPY_AUTO && !entropy_stage(entropy), AECIMG_ERR_UNSUPPORTED);
     ctx->settings.entropy = entropy;
+    return 0;
+}
+
+int aecimg_set_effort(AecimgContext *ctx, int effort)
+{
+    RETURN_ERROR_IF(!ctx || effort < 0 || effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
+    ctx->settings.effort = effort;
     return 0;
 }
 
@@ -356,7 +392,7 @@ static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r,
         const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
-        err = refine_tile(&c->refine, &c->model, c->settings.quality, c->settings.refine,
+        err = refine_tile(&c->refine, &c->model, c->settings.quality, refine_iterations(&c->settings),
                           encode_stage(c) == AECIMG_ENTROPY_CTX, &rt, out, c->threads);
     }
     free(pixels);
@@ -381,7 +417,7 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
     image_to_input(img, r, x, c->threads);
     FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
-    if (c->settings.refine > 0)
+    if (refine_iterations(&c->settings) > 0)
         FORWARD_IF_ERROR(refine_latents(c, img, r, t, &latents, &refined));
     const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
                              (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
@@ -416,8 +452,10 @@ static void describe_container(const AecimgContext *c, const AecimgImage *img, c
     ct->height = img->height;
     ct->channels = img->channels;
     ct->source_bit_depth = img->source_bit_depth >= 1 && img->source_bit_depth <= 16 ? img->source_bit_depth : 8;
-    memcpy(ct->model_hash, c->model.hash, 32);
-    memcpy(ct->model_name, c->model.name, sizeof ct->model_name);
+    /* The decoder's identity, not the encoder's: files of an encoder upgrade decode with the model
+     * whose decoder it kept. */
+    memcpy(ct->model_hash, c->model.decoder_hash, 32);
+    memcpy(ct->model_name, c->model.decoder_name, sizeof ct->model_name);
     ct->quantizer = AEC_QUANTIZER_GAIN_UNIFORM;
     ct->quality = (uint32_t)c->settings.quality;
     ct->latent_channels = c->model.latent_channels;
@@ -471,7 +509,7 @@ int aecimg_encode(AecimgContext *c, const AecimgImage *img, uint8_t **out, size_
 /* Checks that a parsed container fits the loaded model before anything is allocated for it. */
 static int check_against_model(const AecimgContext *c, const AecContainer *ct)
 {
-    RETURN_ERROR_IF(memcmp(ct->model_hash, c->model.hash, 32) != 0, AECIMG_ERR_MODEL_MISMATCH);
+    RETURN_ERROR_IF(!model_file_decodes(&c->model, ct->model_hash), AECIMG_ERR_MODEL_MISMATCH);
     RETURN_ERROR_IF(ct->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(ct->quality > 100, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(ct->latent_channels != c->model.latent_channels, AECIMG_ERR_CORRUPT);
@@ -578,6 +616,67 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
     return 0;
 }
 
+static int has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Looks in `dir` for a model file that decodes files naming `hash`; on success m holds it and *path
+ * its path (malloc'd). */
+static int find_model_in(const char *dir, const uint8_t hash[32], ModelFile *m, char **path)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return AECIMG_ERR_MODEL_NOT_FOUND;
+    int err = AECIMG_ERR_MODEL_NOT_FOUND;
+    for (struct dirent *e; err == AECIMG_ERR_MODEL_NOT_FOUND && (e = readdir(d));) {
+        if (!has_suffix(e->d_name, ".aecm"))
+            continue;
+        char *p = join_path(dir, e->d_name);
+        if (!p) {
+            err = AECIMG_ERR_NO_MEMORY;
+            break;
+        }
+        if (model_file_load(p, m) == 0 && model_file_decodes(m, hash)) {
+            *path = p;
+            err = 0;
+        } else {
+            model_file_free(m);
+            free(p);
+        }
+    }
+    closedir(d);
+    return err;
+}
+
+/* A file names a model other than the loaded one: users' files outlive model upgrades, so look for it
+ * among the installed models (beside the loaded model, in the install folder, in the source tree for
+ * uninstalled builds) and, if it is there, continue with it. */
+static int switch_to_installed_model(AecimgContext *c, const uint8_t hash[32])
+{
+    char *here = strdup(c->model_path);
+    RETURN_ERROR_IF(!here, AECIMG_ERR_NO_MEMORY);
+    char *slash = strrchr(here, '/');
+    if (slash)
+        *slash = '\0';
+    const char *dirs[] = {slash ? here : ".", AECIMG_MODEL_DIR, AECIMG_SOURCE_MODEL_DIR};
+    ModelFile found;
+    char *path = NULL;
+    int err = AECIMG_ERR_MODEL_NOT_FOUND;
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs && err == AECIMG_ERR_MODEL_NOT_FOUND; i++)
+        err = find_model_in(dirs[i], hash, &found, &path);
+    free(here);
+    if (err == AECIMG_ERR_MODEL_NOT_FOUND)
+        return AECIMG_ERR_MODEL_MISMATCH;
+    FORWARD_IF_ERROR(err);
+    release_model(c);
+    c->model = found;
+    free(c->model_path);
+    c->model_path = path;
+    return 0;
+}
+
 int aecimg_decode(AecimgContext *c, const uint8_t *data, size_t size, AecimgImage *img)
 {
     RETURN_ERROR_IF(!c || !data || !img, AECIMG_ERR_INVALID_ARGUMENT);
@@ -585,6 +684,8 @@ int aecimg_decode(AecimgContext *c, const uint8_t *data, size_t size, AecimgImag
     AecContainer *ct = malloc(sizeof *ct);
     RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
     int err = container_read(data, size, c->settings.max_pixels, ct);
+    if (err == 0 && !model_file_decodes(&c->model, ct->model_hash))
+        err = switch_to_installed_model(c, ct->model_hash);
     if (err == 0)
         err = check_against_model(c, ct);
     if (err == 0)

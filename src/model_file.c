@@ -100,6 +100,48 @@ static int find_sections(const uint8_t *data, size_t size, Section sec[SECTION_C
     return 0;
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* 64 lowercase hex digits -> 32 bytes; -1 unless the text is exactly that. */
+static int parse_hash(const char *text, uint8_t hash[32])
+{
+    if (strlen(text) != 64)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        hash[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* META `decoder` (with `decoder_name`) names the model whose decoder this one shares; without it the
+ * model is its own decoder. */
+static int parse_decoder_identity(ModelFile *m)
+{
+    char hex[72];
+    memcpy(m->decoder_hash, m->hash, 32);
+    memcpy(m->decoder_name, m->name, sizeof m->name);
+    if (model_file_meta(m, "decoder", hex, sizeof hex) < 0)
+        return 0;
+    RETURN_ERROR_IF(parse_hash(hex, m->decoder_hash) < 0, AECIMG_ERR_MODEL_INVALID);
+    RETURN_ERROR_IF(model_file_meta(m, "decoder_name", m->decoder_name, sizeof m->decoder_name) < 0,
+                    AECIMG_ERR_MODEL_INVALID);
+    RETURN_ERROR_IF(m->decoder_name[0] == '\0', AECIMG_ERR_MODEL_INVALID);
+    for (const char *c = m->decoder_name; *c; c++)
+        RETURN_ERROR_IF(*c < 0x20 || *c > 0x7e, AECIMG_ERR_MODEL_INVALID);
+    return 0;
+}
+
+int model_file_decodes(const ModelFile *m, const uint8_t hash[32])
+{
+    return memcmp(hash, m->hash, 32) == 0 || memcmp(hash, m->decoder_hash, 32) == 0;
+}
+
 static int parse_meta(const Section *s, ModelFile *m)
 {
     m->meta = malloc(s->size + 1);
@@ -111,7 +153,7 @@ static int parse_meta(const Section *s, ModelFile *m)
     RETURN_ERROR_IF(m->name[0] == '\0', AECIMG_ERR_MODEL_INVALID);
     for (const char *c = m->name; *c; c++)
         RETURN_ERROR_IF(*c < 0x20 || *c > 0x7e, AECIMG_ERR_MODEL_INVALID);
-    return 0;
+    return parse_decoder_identity(m);
 }
 
 static int parse_tensor(Reader *r, ModelTensor *t)

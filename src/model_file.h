@@ -38,6 +38,12 @@ typedef struct ModelCdf {
 typedef struct ModelFile {
     uint8_t hash[32];
     char name[64];
+    /* The identity .aec files made with this model record: the hash and name of the first model
+     * file that had this decoder (META `decoder` and `decoder_name`), or the model's own when META
+     * names none.  A model whose decoder is another's decodes that model's files and writes files
+     * that model decodes (doc/model-format.md). */
+    uint8_t decoder_hash[32];
+    char decoder_name[64];
     char *meta;           /* owned NUL-terminated copy of the META text */
     uint32_t image_channels, latent_channels, stride;
     uint32_t layer_count;
@@ -55,6 +61,9 @@ typedef struct ModelFile {
 int model_file_parse(const uint8_t *data, size_t size, ModelFile *m);
 int model_file_load(const char *path, ModelFile *m);
 void model_file_free(ModelFile *m);
+
+/* Whether a .aec file naming model `hash` is decoded by m: its own hash or its decoder's. */
+int model_file_decodes(const ModelFile *m, const uint8_t hash[32]);
 
 /* Value of META key (NUL-terminated copy into buf); 0 or -1 if absent or too long. */
 int model_file_meta(const ModelFile *m, const char *key, char *buf, size_t buf_size);

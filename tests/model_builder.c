@@ -133,6 +133,8 @@ uint8_t *test_model_build(const TestModelShape *shape, size_t *size)
 {
     Out meta = {0}, arch = {0}, tens = {0}, rate = {0}, cdfs = {0}, file = {0};
     out_bytes(&meta, "name=test-built\n", 16);
+    if (shape->meta)
+        out_bytes(&meta, shape->meta, strlen(shape->meta));
     out_arch(&arch, shape);
     out_tens(&tens, shape);
     out_rate(&rate, shape);

@@ -11,6 +11,7 @@ typedef struct TestModelShape {
     uint32_t latent_channels; /* M (1..) */
     uint32_t symbols;         /* symbols per CDF table (1..4095), centred on 0 */
     uint32_t precision;       /* CDF precision in bits (12..16) */
+    const char *meta;         /* META lines after `name=test-built` ("key=value\n"...), or NULL */
 } TestModelShape;
 
 /* A model file (malloc'd bytes) with that shape.  Analysis: conv 3->gdn (1x1, stride 2), GDN,

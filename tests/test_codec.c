@@ -413,10 +413,24 @@ static void test_model_mismatch_and_damage(void **state)
     uint8_t *file;
     size_t size;
     encode_with(&img, 50, 1, &file, &size);
-    AecimgContext *tiny = open_ctx(path_of("tests/vectors/tiny.aecm"), 50, 1);
     AecimgImage out;
-    assert_int_equal(aecimg_decode(tiny, file, size, &out), AECIMG_ERR_MODEL_MISMATCH);
+
+    /* A file of a model installed nowhere the decoder looks. */
+    char path[] = "/tmp/aec-test-model-XXXXXX";
+    const TestModelShape shape = {4, 8, 16, 12, "description=installed nowhere\n"};
+    size_t model_size, lone_size;
+    uint8_t *model = test_model_build(&shape, &model_size), *lone;
+    test_model_write(path, model, model_size);
+    AecimgContext *ctx = open_ctx(path, 50, 1);
+    assert_int_equal(aecimg_encode(ctx, &img, &lone, &lone_size), AECIMG_OK);
+    aecimg_close(&ctx);
+    unlink(path);
+    free(model);
+    AecimgContext *tiny = open_ctx(path_of("tests/vectors/tiny.aecm"), 50, 1);
+    assert_int_equal(aecimg_decode(tiny, lone, lone_size, &out), AECIMG_ERR_MODEL_MISMATCH);
     assert_null(out.pixels);
+    assert_string_equal(aecimg_model_name(tiny), "tiny-test-0");
+    free(lone);
     aecimg_close(&tiny);
 
     /* Damage inside the latent payload with the CRC repaired: the entropy stage must refuse it. */
@@ -430,13 +444,140 @@ static void test_model_mismatch_and_damage(void **state)
     uint32_t crc = container_crc32(0, file + chunk_start + 4, 4 + chunk_len);
     uint8_t *c = file + chunk_start + 8 + chunk_len;
     c[0] = (uint8_t)(crc >> 24), c[1] = (uint8_t)(crc >> 16), c[2] = (uint8_t)(crc >> 8), c[3] = (uint8_t)crc;
-    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
+    ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
     int err = aecimg_decode(ctx, file, size, &out);
     assert_true(err == AECIMG_ERR_ENTROPY);
     assert_null(out.pixels);
     aecimg_close(&ctx);
     free(ct);
     free(file);
+    aecimg_image_free(&img);
+}
+
+/* Two models in one folder: a file of either decodes with a context opened on the other, which then
+ * holds the file's model; a model naming another's decoder writes files that model decodes. */
+static void test_installed_models_and_decoders(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aec-test-models-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path_a[256], path_b[256], path_c[256], meta_c[160];
+    snprintf(path_a, sizeof path_a, "%s/a.aecm", dir);
+    snprintf(path_b, sizeof path_b, "%s/b.aecm", dir);
+    snprintf(path_c, sizeof path_c, "%s/c.aecm", dir);
+    TestModelShape shape = {4, 8, 16, 12, "description=model a\n"};
+    size_t size_a, size_b, size_c;
+    uint8_t *a = test_model_build(&shape, &size_a);
+    shape.meta = "description=model b\n";
+    uint8_t *b = test_model_build(&shape, &size_b);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", a[size_a - 32 + i]);
+    snprintf(meta_c, sizeof meta_c, "decoder=%s\ndecoder_name=test-a\n", hex);
+    shape.meta = meta_c;
+    uint8_t *c = test_model_build(&shape, &size_c);
+    FILE *f;
+    assert_non_null(f = fopen(path_a, "wb"));
+    assert_int_equal(fwrite(a, 1, size_a, f), size_a);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(f = fopen(path_b, "wb"));
+    assert_int_equal(fwrite(b, 1, size_b, f), size_b);
+    assert_int_equal(fclose(f), 0);
+
+    AecimgImage img = load_image("testimages/rgb-31x17.png"), out, ref;
+    uint8_t *file;
+    size_t size;
+    AecimgContext *ctx_a = open_ctx(path_a, 50, 1);
+    assert_int_equal(aecimg_encode(ctx_a, &img, &file, &size), AECIMG_OK);
+    assert_int_equal(aecimg_decode(ctx_a, file, size, &ref), AECIMG_OK);
+    AecimgContext *ctx = open_ctx(path_b, 50, 1);
+    assert_memory_equal(aecimg_model_hash(ctx), b + size_b - 32, 32);
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), AECIMG_OK);
+    assert_memory_equal(aecimg_model_hash(ctx), a + size_a - 32, 32);
+    assert_string_equal(aecimg_model_path(ctx), path_a);
+    assert_memory_equal(out.pixels, ref.pixels, (size_t)img.width * img.height * img.channels);
+    aecimg_image_free(&out);
+    aecimg_close(&ctx);
+    free(file);
+
+    /* Model c shares a's decoder: its files name a (hash and name), and a's context decodes them. */
+    assert_int_equal(unlink(path_b), 0);
+    assert_non_null(f = fopen(path_c, "wb"));
+    assert_int_equal(fwrite(c, 1, size_c, f), size_c);
+    assert_int_equal(fclose(f), 0);
+    ctx = open_ctx(path_c, 50, 1);
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_OK);
+    AecimgInfo info;
+    assert_int_equal(aecimg_read_info(file, size, &info), AECIMG_OK);
+    assert_memory_equal(info.model_hash, a + size_a - 32, 32);
+    assert_string_equal(info.model_name, "test-a");
+    assert_int_equal(aecimg_decode(ctx_a, file, size, &out), AECIMG_OK);
+    assert_memory_equal(out.pixels, ref.pixels, (size_t)img.width * img.height * img.channels);
+    aecimg_image_free(&out);
+    /* ... and c's context decodes a's files itself, without looking elsewhere. */
+    assert_int_equal(unlink(path_a), 0);
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), AECIMG_OK);
+    assert_string_equal(aecimg_model_path(ctx), path_c);
+    aecimg_image_free(&out);
+    aecimg_close(&ctx);
+    aecimg_close(&ctx_a);
+
+    /* A decoder identity that is not 64 hex digits makes the model invalid. */
+    shape.meta = "decoder=00ff\ndecoder_name=x\n";
+    free(c);
+    c = test_model_build(&shape, &size_c);
+    ModelFile m;
+    assert_int_equal(model_file_parse(c, size_c, &m), AECIMG_ERR_MODEL_INVALID);
+
+    assert_int_equal(unlink(path_c), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(file);
+    free(a);
+    free(b);
+    free(c);
+    aecimg_image_free(&ref);
+    aecimg_image_free(&img);
+}
+
+/* Effort levels: more refinement the higher the level, the expert knob overriding them. */
+static void test_effort_levels(void **state)
+{
+    (void)state;
+    assert_int_equal(aecimg_effort_refine(0), 0);
+    for (int e = 1; e <= AECIMG_EFFORT_MAX; e++)
+        assert_true(aecimg_effort_refine(e) > aecimg_effort_refine(e - 1));
+    assert_int_equal(aecimg_effort_refine(-1), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_effort_refine(AECIMG_EFFORT_MAX + 1), AECIMG_ERR_INVALID_ARGUMENT);
+
+    AecimgImage img = load_image("testimages/rgb-31x17.png");
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
+    uint8_t *by_effort, *by_refine;
+    size_t effort_size, refine_size;
+    assert_int_equal(aecimg_set_effort(ctx, 1), AECIMG_OK);
+    assert_int_equal(aecimg_encode(ctx, &img, &by_effort, &effort_size), AECIMG_OK);
+    assert_int_equal(aecimg_set_effort(ctx, 0), AECIMG_OK);
+    assert_int_equal(aecimg_set_refine(ctx, aecimg_effort_refine(1)), AECIMG_OK);
+    assert_int_equal(aecimg_encode(ctx, &img, &by_refine, &refine_size), AECIMG_OK);
+    assert_int_equal(effort_size, refine_size);
+    assert_memory_equal(by_effort, by_refine, effort_size);
+    free(by_refine);
+    /* refine wins over effort */
+    assert_int_equal(aecimg_set_effort(ctx, AECIMG_EFFORT_MAX), AECIMG_OK);
+    assert_int_equal(aecimg_encode(ctx, &img, &by_refine, &refine_size), AECIMG_OK);
+    assert_int_equal(effort_size, refine_size);
+    assert_memory_equal(by_effort, by_refine, effort_size);
+    assert_int_equal(aecimg_set_effort(ctx, AECIMG_EFFORT_MAX + 1), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_set_effort(ctx, -1), AECIMG_ERR_INVALID_ARGUMENT);
+    free(by_refine);
+    free(by_effort);
+    aecimg_close(&ctx);
+
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    assert_int_equal(s.effort, AECIMG_EFFORT_DEFAULT);
+    s.effort = AECIMG_EFFORT_MAX + 1;
+    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_null(ctx);
     aecimg_image_free(&img);
 }
 
@@ -474,7 +615,7 @@ static void test_limits_and_arguments(void **state)
 static void test_auto_entropy_fallback(void **state)
 {
     (void)state;
-    const TestModelShape shape = {4, 40, 4095, 16}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    const TestModelShape shape = {4, 40, 4095, 16, NULL}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
     size_t model_size;
     uint8_t *model = test_model_build(&shape, &model_size);
     char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
@@ -701,6 +842,8 @@ int main(void)
         cmocka_unit_test(test_layouts_round_trip),
         cmocka_unit_test(test_quality_monotonic),
         cmocka_unit_test(test_model_mismatch_and_damage),
+        cmocka_unit_test(test_installed_models_and_decoders),
+        cmocka_unit_test(test_effort_levels),
         cmocka_unit_test(test_limits_and_arguments),
         cmocka_unit_test(test_auto_entropy_fallback),
         cmocka_unit_test(test_refine_gradient),

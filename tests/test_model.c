@@ -223,7 +223,7 @@ static void test_gdn_channel_limit(void **state)
     } cases[] = {{8, 0}, {1024, 0}, {1025, AECIMG_ERR_MODEL_INVALID}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t size;
-        const TestModelShape shape = {cases[i].channels, 1, 4, 12};
+        const TestModelShape shape = {cases[i].channels, 1, 4, 12, NULL};
         uint8_t *data = test_model_build(&shape, &size);
         int err = parse(data, size);
         if (err != cases[i].err)

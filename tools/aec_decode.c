@@ -204,7 +204,8 @@ static void report_mismatch(const DecodeJob *job)
     cli_hex(job->info.model_hash, 8, want);
     cli_hex(aecimg_model_hash(job->ctx), 8, have);
     cli_message(job->in_name,
-                "made with model %s (hash %s), but the loaded model is %s (hash %s); use --model",
+                "made with model %s (hash %s), which is not installed (the loaded model is %s, hash %s);"
+                " install it or name it with --model",
                 job->info.model_name, want, aecimg_model_name(job->ctx), have);
 }
 

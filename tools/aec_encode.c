@@ -19,7 +19,8 @@ typedef struct EncodeOptions {
     int quality;
     int entropy;  /* AECIMG_ENTROPY_* */
     int keep_icc;
-    int refine;   /* iterations of latent refinement */
+    int refine;   /* iterations of latent refinement, 0: as the effort level says */
+    int effort;   /* 0..AECIMG_EFFORT_MAX */
 } EncodeOptions;
 
 /* Everything one run produces, so that a single cleanup releases it whatever stage failed. */
@@ -41,6 +42,7 @@ static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"threads", required_argument, NULL, 'j'},
     {"entropy", required_argument, NULL, OPT_ENTROPY},
+    {"effort", required_argument, NULL, 'e'},
     {"refine", required_argument, NULL, OPT_REFINE},
     {"model", required_argument, NULL, CLI_OPT_MODEL},
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
@@ -64,13 +66,16 @@ static void print_help(void)
            "                       (default: INPUT with its extension replaced by .aec)\n"
            "  -j, --threads N      threads, 0 for all cores (default 0)\n"
            "      --entropy NAME   entropy coder: ctx, rans, zstd or auto (default auto: ctx)\n"
-           "      --refine N       encoder effort: N iterations (0..%d) of latent refinement,\n"
-           "                       each costing about 2.5 decodes: a better image for about\n"
-           "                       the same size (default 0: off)\n"
+           "  -e, --effort N       encoder effort 0..%d: higher is slower and makes smaller\n"
+           "                       files at the same quality; decoding is unaffected\n"
+           "                       (default %d; aec-encode(1) lists each level's cost)\n"
+           "      --refine N       expert: N iterations (0..%d) of latent refinement, each\n"
+           "                       costing about 2.5 decodes, whatever the effort says\n"
+           "                       (default 0: the effort level's)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
            "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
-           "                       image; without --refine the output does not depend\n"
+           "                       image; without refinement the output does not depend\n"
            "                       on N (default %u)\n"
            "      --metadata WHAT  all: keep the ICC profile (default); none: drop it\n"
            "  -f, --force          overwrite an existing output file\n"
@@ -79,7 +84,7 @@ static void print_help(void)
            "  -V, --version        print the versions of the tool, library and model\n"
            "  -h, --help           print this help\n\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n",
-           AECIMG_QUALITY_DEFAULT, AECIMG_REFINE_MAX, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
+           AECIMG_QUALITY_DEFAULT, AECIMG_EFFORT_MAX, AECIMG_EFFORT_DEFAULT, AECIMG_REFINE_MAX, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
            AECIMG_TILE_DEFAULT);
 }
 
@@ -129,6 +134,11 @@ static int encode_option(EncodeOptions *o, int opt, const char *arg)
             return CLI_EXIT_USAGE;
         o->refine = (int)q;
         return 0;
+    case 'e':
+        if (cli_parse_arg("effort", arg, 0, AECIMG_EFFORT_MAX, &q) != 0)
+            return CLI_EXIT_USAGE;
+        o->effort = (int)q;
+        return 0;
     default:
         return cli_usage_error("unhandled option %d", opt);
     }
@@ -143,8 +153,9 @@ static int parse_options(int argc, char **argv, EncodeOptions *o)
     o->entropy = AECIMG_ENTROPY_AUTO;
     o->keep_icc = 1;
     o->refine = 0;
+    o->effort = AECIMG_EFFORT_DEFAULT;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":q:o:j:fvVh", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":q:o:j:e:fvVh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
         if (rc < 0)
             rc = encode_option(o, opt, optarg);
@@ -192,6 +203,7 @@ static int encode_image(EncodeJob *job)
     s.entropy = o->entropy;
     s.keep_icc = o->keep_icc;
     s.refine = o->refine;
+    s.effort = o->effort;
     s.roles = AECIMG_ROLE_ENCODE;
     if (cli_open_codec(&o->common, &s, &job->ctx) != 0)
         return -1;
@@ -235,9 +247,9 @@ static void print_summary(const EncodeJob *job)
     double pixels = (double)job->img.width * job->img.height;
     double seconds = job->t_encode > 1e-9 ? job->t_encode : 1e-9;
 
-    fprintf(stderr, "%s: %ux%u -> %zu bytes (%.3f bpp), q %d, %.3f s, %.2f MP/s\n", job->in_name,
+    fprintf(stderr, "%s: %ux%u -> %zu bytes (%.3f bpp), q %d, effort %d, %.3f s, %.2f MP/s\n", job->in_name,
             job->img.width, job->img.height, job->file_size, 8.0 * (double)job->file_size / pixels,
-            job->opt->quality, job->t_encode, pixels / 1e6 / seconds);
+            job->opt->quality, job->opt->effort, job->t_encode, pixels / 1e6 / seconds);
     if (job->opt->common.verbosity >= CLI_STAGES)
         fprintf(stderr, "%s: read %.3f s, model %.3f s, encode %.3f s, write %.3f s\n",
                 job->in_name, job->t_read, job->t_load, job->t_encode, job->t_write);

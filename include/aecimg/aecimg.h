@@ -40,7 +40,7 @@ extern "C" {
 
 /* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
 #define AECIMG_API_VERSION_MAJOR 1
-#define AECIMG_API_VERSION_MINOR 0
+#define AECIMG_API_VERSION_MINOR 1
 #define AECIMG_API_VERSION_PATCH 0
 #define AECIMG_API_VERSION \
     ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
@@ -90,6 +90,12 @@ enum {
 /* Most iterations of latent refinement (AecimgSettings.refine). */
 #define AECIMG_REFINE_MAX 1000
 
+/* Encoder effort levels (AecimgSettings.effort): higher is slower and codes smaller files at the same
+ * quality.  The default level is the one whose encode takes about a second for a 768x512 image on
+ * two cores; aecimg_effort_refine() tells what each level does. */
+#define AECIMG_EFFORT_MAX 9
+#define AECIMG_EFFORT_DEFAULT 0
+
 /* Environment variable naming a model file; overrides the default model. */
 #define AECIMG_MODEL_ENV "AECIMG_MODEL"
 
@@ -113,8 +119,13 @@ typedef struct AecimgSettings {
     /* Encoder effort: iterations of latent refinement, a gradient descent through the synthesis
      * transform that finds symbols with a lower rate-distortion cost than rounding the analysis
      * transform's output (0..AECIMG_REFINE_MAX), weighing the rate of the entropy stage in use.  Each
-     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): off. */
+     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): as `effort` says;
+     * nonzero: exactly this many, whatever `effort` says. */
     int refine;
+    /* Encoder effort, 0..AECIMG_EFFORT_MAX (default AECIMG_EFFORT_DEFAULT): a level of the encoder's
+     * search, today the refinement iterations aecimg_effort_refine() gives.  Decoding never depends on
+     * it; every file decodes with the same model whatever the effort. */
+    int effort;
 } AecimgSettings;
 
 /* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
@@ -165,10 +176,17 @@ AECIMG_API const char *aecimg_cpu_level(const AecimgContext *ctx);
 AECIMG_API int aecimg_set_quality(AecimgContext *ctx, int quality);
 AECIMG_API int aecimg_set_entropy(AecimgContext *ctx, int entropy);
 AECIMG_API int aecimg_set_refine(AecimgContext *ctx, int iterations);
+AECIMG_API int aecimg_set_effort(AecimgContext *ctx, int effort);
+/* Refinement iterations of an effort level (0..AECIMG_EFFORT_MAX); AECIMG_ERR_INVALID_ARGUMENT for
+ * other levels. */
+AECIMG_API int aecimg_effort_refine(int effort);
 
 /* Encodes img into a malloc'd .aec file. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
-/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count). */
+/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count).  A file
+ * made with another model than the context's is decoded with that model if it is installed (in the
+ * folder of the context's model or the install folder): the context then holds that model, as
+ * aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is nowhere. */
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);

@@ -14,8 +14,14 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".ppm")
 
 
 def list_images(roots):
+    """Image files under the folders `roots` (a plain file in `roots` is taken as it is)."""
     files = []
     for root in roots:
+        if os.path.isfile(root):
+            if "kodak" in os.path.abspath(root).lower().split(os.sep):
+                raise ValueError("refusing to train on Kodak: %s" % root)
+            files.append(root)
+            continue
         for dirpath, _, names in os.walk(root):
             if "kodak" in dirpath.lower().split(os.sep):
                 raise ValueError("refusing to train on Kodak: %s" % dirpath)

@@ -144,22 +144,45 @@ class FactorizedPrior(nn.Module):
         return torch.sigmoid(self.logits_cdf(v.unsqueeze(1))).squeeze(1)
 
 
+def default_analysis(n, m):
+    """The jointly trained analysis: four 5x5 stride-2 convolutions, GDN between them."""
+    return ((n, 5, 2), (n, 5, 2), (n, 5, 2), (m, 5, 2))
+
+
+def build_analysis(spec, in_channels=3):
+    """An analysis transform from a layer spec, ((cout, kernel, stride), ...): convolutions with GDN
+    between them, none after the last (its output is what gets rounded)."""
+    layers, cin = [], in_channels
+    for i, (cout, k, stride) in enumerate(spec):
+        layers.append(conv(cin, cout, k, stride))
+        if i < len(spec) - 1:
+            layers.append(GDN(cout))
+        cin = cout
+    return nn.Sequential(*layers)
+
+
+def analysis_spec(g_a):
+    """The (cout, kernel, stride) spec of an analysis transform built by build_analysis."""
+    return tuple((l.out_channels, l.kernel_size[0], l.stride[0]) for l in g_a if isinstance(l, nn.Conv2d))
+
+
 class AecModel(nn.Module):
     @classmethod
-    def from_state(cls, state, n, m):
+    def from_state(cls, state, n, m, analysis=None):
         """A model shaped like a saved state dict (its rate points included), carrying its weights."""
-        model = cls(n, m, state["lambdas"].tolist())
+        model = cls(n, m, state["lambdas"].tolist(), analysis)
         model.load_state_dict(state)
         return model
 
-    def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS):
+    def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS, analysis=None):
         super().__init__()
         self.n, self.m = n, m
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
         k = len(lambdas)
-        self.g_a = nn.Sequential(
-            conv(3, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n),
-            conv(n, n, 5, 2), GDN(n), conv(n, m, 5, 2))
+        spec = tuple(analysis) if analysis else default_analysis(n, m)
+        if spec[-1][0] != m:
+            raise ValueError("the analysis must end with %d latent channels" % m)
+        self.g_a = build_analysis(spec)
         self.g_s = nn.Sequential(
             SubpixelUp(m, n), GDN(n, inverse=True), SubpixelUp(n, n), GDN(n, inverse=True),
             SubpixelUp(n, n), GDN(n, inverse=True), SubpixelUp(n, 3))
@@ -218,27 +241,30 @@ class AecModel(nn.Module):
 
     def arch(self):
         """Layer list for the model file: (net, op, params, tensor names)."""
-        layers = []
-        for net, seq in (("analysis", self.g_a), ("synthesis", self.g_s)):
-            for idx, mod in enumerate(seq):
-                name = "%s.%d" % ("g_a" if net == "analysis" else "g_s", idx)
-                if isinstance(mod, nn.Conv2d):
-                    layers.append((net, "conv", dict(cin=mod.in_channels, cout=mod.out_channels,
-                                   k=mod.kernel_size[0], stride=mod.stride[0]),
-                                   [name + ".weight", name + ".bias"]))
-                elif isinstance(mod, SubpixelUp):
-                    c = mod.conv
-                    layers.append((net, "conv", dict(cin=c.in_channels, cout=c.out_channels,
-                                   k=c.kernel_size[0], stride=1),
-                                   [name + ".conv.weight", name + ".conv.bias"]))
-                    layers.append((net, "pixel_shuffle", dict(factor=2), []))
-                elif isinstance(mod, GDN):
-                    layers.append((net, "igdn" if mod.inverse else "gdn",
-                                   dict(channels=mod.beta.shape[0]),
-                                   [name + ".beta", name + ".gamma"]))
-                else:
-                    raise ValueError("layer without a model-file encoding: %r" % (mod,))
-        return layers
+        return sequence_arch("analysis", "g_a", self.g_a) + sequence_arch("synthesis", "g_s", self.g_s)
+
+
+def sequence_arch(net, prefix, seq):
+    """Layer records of one transform: (net, op, params, tensor names)."""
+    layers = []
+    for idx, mod in enumerate(seq):
+        name = "%s.%d" % (prefix, idx)
+        if isinstance(mod, nn.Conv2d):
+            layers.append((net, "conv", dict(cin=mod.in_channels, cout=mod.out_channels,
+                           k=mod.kernel_size[0], stride=mod.stride[0]),
+                           [name + ".weight", name + ".bias"]))
+        elif isinstance(mod, SubpixelUp):
+            c = mod.conv
+            layers.append((net, "conv", dict(cin=c.in_channels, cout=c.out_channels,
+                           k=c.kernel_size[0], stride=1),
+                           [name + ".conv.weight", name + ".conv.bias"]))
+            layers.append((net, "pixel_shuffle", dict(factor=2), []))
+        elif isinstance(mod, GDN):
+            layers.append((net, "igdn" if mod.inverse else "gdn", dict(channels=mod.beta.shape[0]),
+                           [name + ".beta", name + ".gamma"]))
+        else:
+            raise ValueError("layer without a model-file encoding: %r" % (mod,))
+    return layers
 
 
 def rate_bits(lik):

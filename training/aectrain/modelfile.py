@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import torch
 
-from .model import DEFAULT_LAMBDAS, AecModel, GDN
+from .model import DEFAULT_LAMBDAS, AecModel, GDN, sequence_arch
 
 SIGNATURE = b"\x89AECM\r\n\x1a"
 VERSION = 1
@@ -154,27 +154,45 @@ def _tensor_values(model):
     return values
 
 
+def _layer_record(net, op, params, tensor_indices):
+    p = list(params) + [0] * (4 - len(params))
+    t = list(tensor_indices) + [NONE] * (2 - len(tensor_indices))
+    return struct.pack("<BBH4I2I", net, op, 0, *p, *t)
+
+
 def _arch_payload(model, names):
     layers = model.arch()
     out = struct.pack("<IIII", 3, model.m, 16, len(layers))
     for net, op, params, tensors in layers:
-        p = list(params.values()) + [0] * (4 - len(params))
-        t = [names.index(n) for n in tensors] + [NONE] * (2 - len(tensors))
-        out += struct.pack("<BBH4I2I", NETS[net], OPS[op], 0, *p, *t)
+        out += _layer_record(NETS[net], OPS[op], params.values(), [names.index(n) for n in tensors])
     return out
 
 
 def _tens_payload(names, values, fp16):
+    """fp16: True/False for every tensor, or a dict name -> bool."""
     out = bytearray(struct.pack("<I", len(names)))
     for n in names:
         a = values[n]
+        half = fp16[n] if isinstance(fp16, dict) else fp16
         nb = n.encode("ascii")
-        dt = np.float16 if fp16 else np.float32
-        out += struct.pack("<H", len(nb)) + nb + struct.pack("<BB", 2 if fp16 else 1, a.ndim)
+        dt = np.float16 if half else np.float32
+        out += struct.pack("<H", len(nb)) + nb + struct.pack("<BB", 2 if half else 1, a.ndim)
         out += struct.pack("<%dI" % a.ndim, *a.shape)
         out += np.ascontiguousarray(a.astype(dt)).astype("<" + np.dtype(dt).str[1:]).tobytes()
         out += b"\0" * ((-len(out)) % 4)
     return bytes(out)
+
+
+def _assemble(path, payloads):
+    body = SIGNATURE + struct.pack("<II", VERSION, len(payloads))
+    for tag, payload in payloads:
+        body += _section(tag, payload, len(body))
+    data = body + hashlib.sha256(body).digest()
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return hashlib.sha256(body).hexdigest()
 
 
 def _cdfs_payload(tables, m, precision):
@@ -204,23 +222,48 @@ def write(model, path, meta, fp16=True):
     names += sorted(n for n in values if n not in names)
     rates = rate_table(model)
     tables = cdf_tables(model, rates)
-    meta_txt = "".join("%s=%s\n" % (k, meta[k]) for k in meta).encode("utf-8")
-    payloads = [
-        (b"META", meta_txt),
+    return _assemble(path, [
+        (b"META", _meta_payload(meta)),
         (b"ARCH", _arch_payload(model, names)),
         (b"TENS", _tens_payload(names, values, fp16)),
         (b"RATE", struct.pack("<II", QUALITIES, model.m) + rates.astype("<f4").tobytes()),
         (b"CDFS", _cdfs_payload(tables, model.m, CDF_PRECISION)),
-    ]
-    body = SIGNATURE + struct.pack("<II", VERSION, len(payloads))
-    for tag, payload in payloads:
-        body += _section(tag, payload, len(body))
-    data = body + hashlib.sha256(body).digest()
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return hashlib.sha256(body).hexdigest()
+    ])
+
+
+def _meta_payload(meta):
+    return "".join("%s=%s\n" % (k, meta[k]) for k in meta).encode("utf-8")
+
+
+def write_encoder(base, g_a, path, meta, fp16=True):
+    """Writes `base` (a ModelFile) with its analysis replaced by `g_a`.  The synthesis layers, their
+    tensors (same values, same storage type), RATE and CDFS are the base's, byte for byte, so the
+    new file decodes exactly as the base does; META is `meta`."""
+    holder = torch.nn.Module()
+    holder.g_a = g_a
+    analysis_values = {k: v for k, v in _tensor_values(holder).items()}
+    analysis = sequence_arch("analysis", "g_a", g_a)
+    names = [n for _, _, _, ts in analysis for n in ts]
+    old_names = [n for n in base.tensor_names if not n.startswith("g_a.")]
+    values = dict(analysis_values)
+    values.update({n: base.tensors[n] for n in old_names})
+    half = {n: fp16 for n in names}
+    half.update({n: base.tensor_types[n] == 2 for n in old_names})
+    names += old_names
+    synthesis = [l for l in base.layers if l[0] == NETS["synthesis"]]
+    arch = struct.pack("<IIII", base.image_channels, base.m, base.stride, len(analysis) + len(synthesis))
+    for net, op, params, tensors in analysis:
+        arch += _layer_record(NETS[net], OPS[op], params.values(), [names.index(n) for n in tensors])
+    for net, op, params, tensors in synthesis:
+        idx = [names.index(base.tensor_names[t]) for t in tensors if t != NONE]
+        arch += _layer_record(net, op, params, idx)
+    return _assemble(path, [
+        (b"META", _meta_payload(meta)),
+        (b"ARCH", arch),
+        (b"TENS", _tens_payload(names, values, half)),
+        (b"RATE", base.sections["RATE"]),
+        (b"CDFS", base.sections["CDFS"]),
+    ])
 
 
 # ------------------------------------------------------------------ reading
@@ -264,7 +307,7 @@ class ModelFile:
         t = self.sections["TENS"]
         (count,) = struct.unpack_from("<I", t, 0)
         pos = 4
-        self.tensor_names, self.tensors = [], {}
+        self.tensor_names, self.tensors, self.tensor_types = [], {}, {}
         for _ in range(count):
             (nl,) = struct.unpack_from("<H", t, pos)
             name = t[pos + 2:pos + 2 + nl].decode()
@@ -279,6 +322,7 @@ class ModelFile:
             pos += (-pos) % 4
             self.tensor_names.append(name)
             self.tensors[name] = arr
+            self.tensor_types[name] = dtype
 
     def _parse_cdfs(self):
         c = self.sections["CDFS"]
@@ -288,15 +332,21 @@ class ModelFile:
         self.cdf_index = idx
         self.freqs = freqs
 
+    def analysis_spec(self):
+        """(cout, kernel, stride) of each analysis convolution, as model.build_analysis takes it."""
+        return tuple((p[1], p[2], p[3]) for net, op, p, _ in self.layers
+                     if net == NETS["analysis"] and op == OPS["conv"])
+
     def table(self, quality, channel):
         first, count, off = (int(v) for v in self.cdf_index[quality, channel])
         return first, self.freqs[off:off + count + 1]
 
     def to_torch(self, n=None):
         """An AecModel carrying this file's weights (GDN reparametrization inverted)."""
-        n = n or next(l[2][1] for l in self.layers if l[1] == OPS["conv"])
+        # N is the synthesis's width: its first convolution feeds a 2x pixel shuffle (4N channels).
+        n = n or next(l[2][1] // 4 for l in self.layers if l[0] == NETS["synthesis"] and l[1] == OPS["conv"])
         lambdas = [float(v) for v in self.meta["lambdas"].split(",")] if "lambdas" in self.meta else DEFAULT_LAMBDAS
-        model = AecModel(n=n, m=self.m, lambdas=lambdas)
+        model = AecModel(n=n, m=self.m, lambdas=lambdas, analysis=self.analysis_spec())
         sd = model.state_dict()
         gdn = {name for name, mod in model.named_modules() if isinstance(mod, GDN)}
         for name, arr in self.tensors.items():
