@@ -123,7 +123,7 @@ k5=$images/kodim05-crop.png
 # ---- messages
 exits 0 "$enc" -o "$tmp/summary.aec" "$k5"
 check "encode summary line on stderr" grep -Eq \
-    ': [0-9]+x[0-9]+ -> [0-9]+ bytes \([0-9.]+ bpp\), q [0-9]+, [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
+    ': [0-9]+x[0-9]+ -> [0-9]+ bytes \([0-9.]+ bpp\), q [0-9]+, effort [0-9], [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
 exits 0 "$dec" -o "$tmp/summary.png" "$tmp/summary.aec"
 check "decode summary line on stderr" grep -Eq \
     ': [0-9]+x[0-9]+, [1-4] channels <- [0-9]+ bytes \([0-9.]+ bpp\), [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
@@ -162,6 +162,22 @@ check "--refine 3 changes the file" sh -c '! cmp -s "$1/r3.aec" "$1/e-ctx.aec"' 
 exits 0 "$dec" -o "$tmp/r3.png" "$tmp/r3.aec"
 exits 0 "$enc" -q 50 --refine 0 -o "$tmp/r0.aec" "$k5"
 check "--refine 0 is the default" cmp -s "$tmp/r0.aec" "$tmp/e-ctx.aec"
+
+# ---- effort levels: --effort 1 is a level of refinement, which --refine overrides
+exits 0 "$enc" -q 50 --effort 1 -o "$tmp/e1.aec" "$k5"
+check "--effort 1 changes the file" sh -c '! cmp -s "$1/e1.aec" "$1/e-ctx.aec"' - "$tmp"
+exits 0 "$enc" -q 50 -e 9 --refine 3 -o "$tmp/e9r3.aec" "$k5"
+check "--refine overrides --effort" cmp -s "$tmp/e9r3.aec" "$tmp/r3.aec"
+exits 0 "$enc" -q 50 --effort 0 -o "$tmp/e0.aec" "$k5"
+check "--effort 0 is plain rounding" cmp -s "$tmp/e0.aec" "$tmp/e-ctx.aec"
+exits 0 "$dec" -o "$tmp/e1.png" "$tmp/e1.aec"
+
+# ---- files of earlier releases decode with the installed model
+for old in "$srcdir_abs"/tests/compat/*.aec; do
+    exits 0 "$dec" -o "$tmp/compat.png" "$old"
+    size=$("$dec" --info "$old" | sed -n 's/^width: //p; s/^height: //p' | tr '\n' ' ')
+    check "$(basename "$old") decodes" test "$(png_ihdr "$tmp/compat.png" | cut -d' ' -f1-2) " = "$size"
+done
 
 # ---- standard input and output
 exits 0 "$enc" -q 50 -o "$tmp/file.aec" "$k5"
@@ -250,6 +266,7 @@ fails "-q 5x: exit 2" 2 "$out" "$enc" -q 5x -o "$out" "$fd/in.png"
 fails "-j -1: exit 2" 2 "$out" "$enc" -j -1 -o "$out" "$fd/in.png"
 fails "--entropy foo: exit 2" 2 "$out" "$enc" --entropy foo -o "$out" "$fd/in.png"
 fails "--refine 1001: exit 2" 2 "$out" "$enc" --refine 1001 -o "$out" "$fd/in.png"
+fails "--effort 10: exit 2" 2 "$out" "$enc" --effort 10 -o "$out" "$fd/in.png"
 fails "two inputs: exit 2" 2 "$out" "$enc" -o "$out" "$fd/in.png" "$fd/in.png"
 fails "encode of a missing input: exit 1" 1 "$out" "$enc" -o "$out" "$fd/missing.png"
 fails "encode of a non-image: exit 1" 1 "$out" "$enc" -o "$out" "$fd/good.aec"

@@ -539,6 +539,37 @@ static void test_installed_models_and_decoders(void **state)
     aecimg_image_free(&img);
 }
 
+/* Files in users' hands keep decoding: every file in tests/compat/ (made by an earlier release, its
+ * source image and quality in its name) decodes with the current default model's context. */
+static void test_released_files_decode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *source;
+        double min_psnr; /* a little under what the releasing model measured: kernels differ by ISA */
+    } released[] = {
+        {"tests/compat/kodim05-crop-q40-s75000.aec", "testimages/kodim05-crop.png", 28.2},
+    };
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
+    for (size_t i = 0; i < sizeof released / sizeof *released; i++) {
+        size_t size;
+        uint8_t *file = read_all(path_of(released[i].file), &size);
+        AecimgImage src = load_image(released[i].source), out;
+        AecimgInfo info;
+        assert_int_equal(aecimg_read_info(file, size, &info), AECIMG_OK);
+        assert_string_equal(info.model_name, "aec-fp-n128");
+        assert_int_equal(aecimg_decode(ctx, file, size, &out), AECIMG_OK);
+        assert_int_equal(out.width, src.width);
+        assert_int_equal(out.height, src.height);
+        assert_int_equal(out.channels, src.channels);
+        assert_true(psnr(out.pixels, src.pixels, (size_t)src.width * src.height * src.channels) >= released[i].min_psnr);
+        aecimg_image_free(&out);
+        aecimg_image_free(&src);
+        free(file);
+    }
+    aecimg_close(&ctx);
+}
+
 /* Effort levels: more refinement the higher the level, the expert knob overriding them. */
 static void test_effort_levels(void **state)
 {
@@ -844,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_model_mismatch_and_damage),
         cmocka_unit_test(test_installed_models_and_decoders),
         cmocka_unit_test(test_effort_levels),
+        cmocka_unit_test(test_released_files_decode),
         cmocka_unit_test(test_limits_and_arguments),
         cmocka_unit_test(test_auto_entropy_fallback),
         cmocka_unit_test(test_refine_gradient),
