@@ -26,6 +26,7 @@ typedef struct BenchOptions {
     int wanted[BENCH_CODEC_COUNT];
     int runs;
     int refine;
+    int effort;
     int per_image;
     const char *csv, *json, *svg, *out_dir;
 } BenchOptions;
@@ -44,6 +45,7 @@ static const struct option long_options[] = {
     {"codecs", required_argument, NULL, OPT_CODECS},
     {"runs", required_argument, NULL, OPT_RUNS},
     {"refine", required_argument, NULL, OPT_REFINE},
+    {"effort", required_argument, NULL, 'e'},
     {"threads", required_argument, NULL, 'j'},
     {"csv", required_argument, NULL, OPT_CSV},
     {"json", required_argument, NULL, OPT_JSON},
@@ -72,6 +74,7 @@ static void print_help(void)
            "      --codecs LIST       codecs to run: aec,aec-refine,png,jpeg,webp,avif,jxl\n"
            "                          (default all); aec-refine is aec-encode --refine N\n"
            "      --refine N          aec-refine's iterations (default %d)\n"
+           "  -e, --effort N          aec's encoder effort 0..%d (default %d)\n"
            "      --runs N            timed runs per point, median reported (default 3)\n"
            "  -j, --threads N         aec threads, 0 for all cores (default 0)\n"
            "      --csv FILE          write every row as CSV\n"
@@ -86,7 +89,7 @@ static void print_help(void)
            "  -h, --help              print this help\n\n"
            "Exit status: 0 success, 1 error or a failed bitstream check, 2 usage error.\n",
            BENCH_QUALITIES_AEC, BENCH_QUALITIES_JPEG, BENCH_QUALITIES_WEBP, BENCH_QUALITIES_AVIF,
-           BENCH_QUALITIES_JXL, BENCH_REFINE_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+           BENCH_QUALITIES_JXL, BENCH_REFINE_DEFAULT, AECIMG_EFFORT_MAX, AECIMG_EFFORT_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -200,6 +203,11 @@ static int bench_option(BenchOptions *o, int opt, const char *arg)
             return CLI_EXIT_USAGE;
         o->refine = (int)v;
         return 0;
+    case 'e':
+        if (cli_parse_arg("effort", arg, 0, AECIMG_EFFORT_MAX, &v) != 0)
+            return CLI_EXIT_USAGE;
+        o->effort = (int)v;
+        return 0;
     default: return cli_usage_error("unhandled option %d", opt);
     }
 }
@@ -212,6 +220,7 @@ static int parse_options(int argc, char **argv, BenchOptions *o)
     cli_common_init(&o->common);
     o->runs = 3;
     o->refine = BENCH_REFINE_DEFAULT;
+    o->effort = AECIMG_EFFORT_DEFAULT;
     for (int i = 0; i < BENCH_CODEC_COUNT; i++) {
         o->wanted[i] = 1;
         if (bench_codecs[i]->qualities &&
@@ -219,7 +228,7 @@ static int parse_options(int argc, char **argv, BenchOptions *o)
             return CLI_EXIT_USAGE;
     }
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":q:j:Vh", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":q:j:e:Vh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
         if (rc < 0)
             rc = bench_option(o, opt, optarg);
@@ -255,7 +264,7 @@ static void entry_qualities(const BenchOptions *o, int i, BenchQualities *q)
  * codec under test, is an error. */
 static int open_codecs(const BenchOptions *o, BenchRun *r)
 {
-    BenchConfig cfg = {o->common.model, o->common.threads, o->common.max_pixels, o->refine};
+    BenchConfig cfg = {o->common.model, o->common.threads, o->common.max_pixels, o->refine, o->effort};
     char err[256];
 
     if (cfg.threads == 0)

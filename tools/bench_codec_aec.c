@@ -17,8 +17,8 @@ typedef struct AecState {
     AecimgContext *check_ctx;
 } AecState;
 
-static int open_context(const BenchConfig *cfg, int threads, int refine, AecimgContext **ctx, char *err,
-                        size_t err_size)
+static int open_context(const BenchConfig *cfg, int threads, int effort, int refine, AecimgContext **ctx,
+                        char *err, size_t err_size)
 {
     AecimgSettings set;
     int rc;
@@ -29,6 +29,7 @@ static int open_context(const BenchConfig *cfg, int threads, int refine, AecimgC
     set.max_pixels = cfg->max_pixels;
     set.keep_icc = 0;
     set.refine = refine;
+    set.effort = effort;
     rc = aecimg_open(ctx, &set);
     if (rc == AECIMG_OK)
         return 0;
@@ -51,7 +52,7 @@ static void aec_close(BenchSession *s)
     s->state = NULL;
 }
 
-static int open_with(BenchSession *s, const BenchConfig *cfg, int refine, char *err, size_t err_size)
+static int open_with(BenchSession *s, const BenchConfig *cfg, int effort, int refine, char *err, size_t err_size)
 {
     AecState *st = calloc(1, sizeof *st);
     char hash[17];
@@ -59,8 +60,8 @@ static int open_with(BenchSession *s, const BenchConfig *cfg, int refine, char *
     if (!st)
         return bench_fail(err, err_size, "out of memory");
     s->state = st;
-    if (open_context(cfg, cfg->threads, refine, &st->ctx, err, err_size) != 0 ||
-        open_context(cfg, 1, 0, &st->check_ctx, err, err_size) != 0) {
+    if (open_context(cfg, cfg->threads, effort, refine, &st->ctx, err, err_size) != 0 ||
+        open_context(cfg, 1, 0, 0, &st->check_ctx, err, err_size) != 0) {
         aec_close(s);
         return -1;
     }
@@ -68,20 +69,21 @@ static int open_with(BenchSession *s, const BenchConfig *cfg, int refine, char *
     s->threads = cfg->threads;
     snprintf(s->settings, sizeof s->settings,
              "libaecimg %s, model %s (hash %s), entropy coder: library default, kernels %s, "
-             "latent refinement: %d iterations",
-             aecimg_version(), aecimg_model_name(st->ctx), hash, aecimg_cpu_level(st->ctx), refine);
+             "effort %d, latent refinement: %d iterations",
+             aecimg_version(), aecimg_model_name(st->ctx), hash, aecimg_cpu_level(st->ctx), effort,
+             refine ? refine : aecimg_effort_refine(effort));
     snprintf(s->check, sizeof s->check, "decode again in a second context with 1 thread");
     return 0;
 }
 
 static int aec_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t err_size)
 {
-    return open_with(s, cfg, 0, err, err_size);
+    return open_with(s, cfg, cfg->effort, 0, err, err_size);
 }
 
 static int aec_refine_open(BenchSession *s, const BenchConfig *cfg, char *err, size_t err_size)
 {
-    return open_with(s, cfg, cfg->refine, err, err_size);
+    return open_with(s, cfg, 0, cfg->refine, err, err_size);
 }
 
 static int aec_encode(BenchSession *s, const AecimgImage *img, int quality, uint8_t **out,

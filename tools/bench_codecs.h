@@ -13,6 +13,7 @@ typedef struct BenchConfig {
     int threads;         /* threads for aec (>= 1) */
     uint64_t max_pixels; /* aec's pixel limit */
     int refine;          /* aec-refine's iterations of latent refinement */
+    int effort;          /* aec's encoder effort level */
 } BenchConfig;
 
 typedef struct BenchCodec BenchCodec;
