@@ -177,6 +177,9 @@ for old in "$srcdir_abs"/tests/compat/*.aec; do
     exits 0 "$dec" -o "$tmp/compat.png" "$old"
     size=$("$dec" --info "$old" | sed -n 's/^width: //p; s/^height: //p' | tr '\n' ' ')
     check "$(basename "$old") decodes" test "$(png_ihdr "$tmp/compat.png" | cut -d' ' -f1-2) " = "$size"
+    exits 0 "$dec" -v -f --model "$srcdir_abs/tests/vectors/tiny.aecm" -o "$tmp/compat-found.png" "$old"
+    check "$(basename "$old") with another model loaded: the installed one it names decodes it" \
+        sh -c 'grep -q "decoded with model aec-fp-n128 (" "$1/last.err" && cmp -s "$1/compat.png" "$1/compat-found.png"' - "$tmp"
 done
 
 # ---- standard input and output

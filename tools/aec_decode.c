@@ -263,9 +263,12 @@ static void print_summary(const DecodeJob *job)
     fprintf(stderr, "%s: %ux%u, %u channels <- %zu bytes (%.3f bpp), %.3f s, %.2f MP/s\n",
             job->in_name, job->img.width, job->img.height, job->img.channels, job->size,
             8.0 * (double)job->size / pixels, job->t_decode, pixels / 1e6 / seconds);
-    if (job->opt->common.verbosity >= CLI_STAGES)
+    if (job->opt->common.verbosity >= CLI_STAGES) {
         fprintf(stderr, "%s: read %.3f s, model %.3f s, decode %.3f s, write %.3f s\n",
                 job->in_name, job->t_read, job->t_load, job->t_decode, job->t_write);
+        fprintf(stderr, "%s: decoded with model %s (%s)\n", job->in_name, aecimg_model_name(job->ctx),
+                aecimg_model_path(job->ctx));
+    }
 }
 
 /* Checks the output before the slow work, then reads, decodes and writes. */
