@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 
 from . import modelfile
+from .export import psnr_checks
 from .data import PatchSource, list_images, load_eval_images
 from .model import GDN, analysis_spec, build_analysis, rate_bits
 from .train import MAX_SKIPPED, append_csv, learning_rate, psnr, save_atomic, stratified_rates
@@ -70,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("--max-minutes", type=float, default=0)
+    p.add_argument("--init-from", default="",
+                   help="model file whose analysis the run starts from (it must share --base's decoder);"
+                        " default --base's own")
     p.add_argument("--export", default="", help="write the run's encoder with --base's decoder here and stop")
     p.add_argument("--name", default="", help="model name for --export (default: the base's + '-e')")
     return p.parse_args(argv)
@@ -209,7 +213,8 @@ def split_holdout(roots, per_folder):
 
 # ------------------------------------------------------------------ export
 
-def export(args, g_a, step):
+def export(args, g_a, step, prior_steps):
+    """Writes the encoder with --base's decoder, with the PSNR checks `make check` verifies."""
     base = modelfile.ModelFile(args.base)
     name = args.name or base.meta["name"] + "-e"
     meta = {
@@ -217,9 +222,10 @@ def export(args, g_a, step):
         "description": "analysis %s trained against the frozen decoder of %s"
                        % (",".join("%d:%d:%d" % l for l in analysis_spec(g_a)), base.meta["name"]),
         "decoder": base.meta.get("decoder", base.hash),
+        "decoder_name": base.meta.get("decoder_name", base.meta["name"]),
         "data": ",".join(os.path.relpath(d, "..") if d.startswith("..") else d for d in args.data),
-        "steps": "%s+%d" % (base.meta.get("steps", "0"), step),
-        "encoder_steps": step,
+        "steps": base.meta.get("steps", "0"),
+        "encoder_steps": prior_steps + step,
         "patch": args.patch,
         "batch": args.batch,
         "lr": args.lr,
@@ -229,7 +235,10 @@ def export(args, g_a, step):
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
     }
-    digest = modelfile.write_encoder(base, g_a.cpu().eval(), args.export, meta)
+    g_a = g_a.cpu().eval()
+    modelfile.write_encoder(base, g_a, args.export, meta)
+    meta.update(psnr_checks(args.export, ["../testimages/kodim05-crop.png"]))
+    digest = modelfile.write_encoder(base, g_a, args.export, meta)
     print("wrote %s (%d bytes, sha256 %s; decodes as %s)" % (args.export, os.path.getsize(args.export),
                                                              digest, meta["decoder"]))
 
@@ -244,9 +253,18 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
 
-    base = modelfile.ModelFile(args.base).to_torch().to(device)
-    spec = args.analysis or analysis_spec(base.g_a)
-    g_a = grow_analysis(base.g_a, spec).to(device)
+    base_file = modelfile.ModelFile(args.base)
+    base = base_file.to_torch().to(device)
+    start = base.g_a
+    prior_steps = 0
+    if args.init_from:
+        init = modelfile.ModelFile(args.init_from)
+        if init.meta.get("decoder", init.hash) != base_file.meta.get("decoder", base_file.hash):
+            raise SystemExit("%s does not share the decoder of %s" % (args.init_from, args.base))
+        start = init.to_torch().g_a.to(device)
+        prior_steps = int(init.meta.get("encoder_steps", 0))
+    spec = args.analysis or analysis_spec(start)
+    g_a = grow_analysis(start, spec).to(device)
     net = FrozenDecoder(base, g_a).to(device, memory_format=torch.channels_last)
     base.bf16 = args.precision == "bf16"
     opt = torch.optim.Adam(g_a.parameters(), lr=args.lr)
@@ -262,7 +280,7 @@ def main(argv=None):
         step = ck["step"]
         print("resumed %s at step %d" % (ckpt_path, step), flush=True)
     if args.export:
-        export(args, g_a, step)
+        export(args, g_a, step, prior_steps)
         return
 
     train_files, held = split_holdout(args.data, args.holdout)
