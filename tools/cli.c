@@ -35,6 +35,10 @@ static volatile sig_atomic_t child_count;
 /* Whether a status line is on the terminal, to be erased before another message. */
 static int status_shown;
 
+/* Where a worker process also keeps its temporary file's name, for its parent (cli_mirror_temp). */
+static char *temp_mirror;
+static size_t temp_mirror_size;
+
 static void on_signal(int sig)
 {
     if (pending_tmp_set)
@@ -88,6 +92,14 @@ void cli_child_add(pid_t pid)
 void cli_children_forget(void)
 {
     child_count = 0;
+}
+
+void cli_mirror_temp(char *buf, size_t size)
+{
+    temp_mirror = buf;
+    temp_mirror_size = size;
+    if (buf && size)
+        buf[0] = '\0';
 }
 
 void cli_status(const char *fmt, ...)
@@ -480,6 +492,8 @@ static int open_temp(CliOutput *o, char *err, size_t err_size)
         return fail(err, err_size, "cannot create a temporary file: %s", strerror(e));
     }
     memcpy(o->tmp, pending_tmp, sizeof o->tmp);
+    if (temp_mirror)
+        snprintf(temp_mirror, temp_mirror_size, "%s", o->tmp);
     if (fchmod(fd, o->mode) != 0 || !(o->f = fdopen(fd, "wb"))) {
         int e = errno;
         close(fd);
@@ -522,6 +536,8 @@ static void forget_temp(CliOutput *o)
 {
     pending_tmp_set = 0;
     o->tmp[0] = '\0';
+    if (temp_mirror)
+        temp_mirror[0] = '\0';
 }
 
 /* Moves the finished temporary file into place; returns 0 or an errno value. */

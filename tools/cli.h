@@ -38,6 +38,11 @@ void cli_status_clear(void);
  * blocked), cli_children_forget() in the child and after the children are reaped. */
 void cli_child_add(pid_t pid);
 void cli_children_forget(void);
+
+/* From now on the name of the temporary output file, while there is one, is also kept in buf
+ * (memory shared with the parent process), so that the parent can remove the file when this
+ * process dies without cleaning up (SIGKILL, a crash).  NULL stops it. */
+void cli_mirror_temp(char *buf, size_t size);
 /* "tool: message" plus a pointer to --help on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 

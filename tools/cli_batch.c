@@ -372,6 +372,7 @@ typedef struct Slot {
 
 typedef struct Shared {
     atomic_size_t next; /* the next item a worker takes */
+    char (*temps)[CLI_PATH_MAX]; /* each worker's temporary output file (cli_mirror_temp()) */
     Slot slots[];
 } Shared;
 
@@ -390,17 +391,19 @@ typedef struct Run {
 
 static int alloc_shared(Run *r, int mapped)
 {
-    size_t size = sizeof(Shared) + (r->b->n ? r->b->n : 1) * sizeof(Slot);
+    size_t slots = sizeof(Shared) + (r->b->n ? r->b->n : 1) * sizeof(Slot);
+    size_t size = slots + (mapped ? (size_t)r->c->jobs * CLI_PATH_MAX : 0);
 
     if (mapped) {
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (p != MAP_FAILED) {
             r->sh = p; /* zero-filled */
+            r->sh->temps = (char (*)[CLI_PATH_MAX])((char *)p + slots);
             r->map_size = size;
             return 0;
         }
     }
-    r->sh = calloc(1, size);
+    r->sh = calloc(1, slots);
     return r->sh ? 0 : -1;
 }
 
@@ -490,6 +493,7 @@ static void worker_main(Run *r, int worker, int pipe_out, const sigset_t *mask)
         _exit(127);
     close(pipe_out);
     setvbuf(stderr, NULL, _IOLBF, BUFSIZ);
+    cli_mirror_temp(r->sh->temps[worker], CLI_PATH_MAX);
     sigprocmask(SIG_SETMASK, mask, NULL);
     r->progress = 0;
     work(r, worker);
@@ -586,6 +590,9 @@ static void reap_workers(Run *r)
             snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(status));
         else
             snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+        /* A worker that could not clean up leaves its temporary file to the parent. */
+        if (r->sh->temps[k][0])
+            unlink(r->sh->temps[k]);
         for (size_t i = 0; i < r->b->n; i++) {
             Slot *s = &r->sh->slots[i];
             if (atomic_load(&s->state) == ITEM_RUNNING && atomic_load(&s->worker) == k) {
@@ -663,7 +670,8 @@ int cli_batch_run(CliBatch *b, const CliCommon *c, CliBatchFn fn, void *arg)
             runnable++;
         }
     }
-    if (c->jobs > 1 && runnable > 1)
+    /* Workers need the shared mapping; without one the files go one at a time. */
+    if (c->jobs > 1 && runnable > 1 && r.map_size)
         run_parallel(&r, runnable);
     else
         work(&r, -1);
