@@ -100,6 +100,7 @@ check "two INPUTs and -o FILE: exit 2" usage "$enc" "$in/a.pam" "$in/b.pam" -o "
 check "a folder and -o FILE: exit 2" usage "$enc" "$in/sub" -o "$tmp/usage"
 check "'-' among several INPUTs: exit 2" usage "$enc" - "$in/a.pam" -o "$tmp/usage/"
 check "-o - with several INPUTs: exit 2" usage "$dec" "$tmp/tree/a.aec" "$tmp/tree/b.aec" -o -
+check "standard input into -o FOLDER/: exit 2" sh -c '"$1" - -o "$2/usage/" <"$3" 2>/dev/null; [ $? -eq 2 ] && [ ! -e "$2/usage" ]' - "$enc" "$tmp" "$in/a.pam"
 check "--jobs -1: exit 2" usage "$enc" --jobs -1 "$in/a.pam" -o "$tmp/usage/"
 check "--jobs 257: exit 2" usage "$enc" --jobs 257 "$in/a.pam" -o "$tmp/usage/"
 

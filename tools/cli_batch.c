@@ -327,6 +327,9 @@ int cli_batch_plan(CliBatch *b, const CliBatchSpec *spec, const CliCommon *c)
         folders += is_folder(c->inputs[i]);
     b->many = c->ninputs > 1 || folders > 0;
     if (c->output && (ends_with_slash(c->output) || is_folder(c->output))) {
+        if (strcmp(c->input, "-") == 0)
+            return cli_usage_error("standard input has no name to give a file in '%s'; use "
+                                   "-o FILE", c->output);
         rc = prepare_out_dir(c->output, &out_dir);
     } else if (c->output && b->many) {
         return cli_usage_error("several INPUTs or a folder need -o to name a folder, which a "
