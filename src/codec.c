@@ -57,10 +57,9 @@ void aecimg_default_settings(AecimgSettings *s)
     s->effort = AECIMG_EFFORT_DEFAULT;
 }
 
-/* Refinement iterations of each effort level.  Below about 8 iterations the annealing has no room and
- * the file gets worse than plain rounding (bench/effort.md); each level above costs about as much
- * again as the one below adds. */
-static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 8, 12, 16, 20, 25, 30, 35, 40, 45};
+/* Refinement iterations of each effort level (bench/effort.md): the gain per iteration falls as they
+ * add up, so the levels space them wider at the top. */
+static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 2, 3, 4, 6, 8, 12, 20, 30, 45};
 
 int aecimg_effort_refine(int effort)
 {
