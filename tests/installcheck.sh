@@ -28,6 +28,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/aec-installcheck.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' 0
 trap 'exit 1' 1 2 15
 
+# The prefix's MIME database, as a session whose XDG_DATA_DIRS names the prefix sees it (GIO, and
+# through it gdk-pixbuf, which picks loaders by the MIME type GIO guesses); none of the user's own.
+XDG_DATA_DIRS=$datadir:/usr/local/share:/usr/share
+XDG_DATA_HOME=$tmp/xdg-home
+export XDG_DATA_DIRS XDG_DATA_HOME
+mkdir -p "$XDG_DATA_HOME" || exit 1
+
 # An RGB and an RGBA image; copies without the extension must be recognised by content.
 for name in rgb-31x17 rgba-61x45; do
     "$enc" --quiet -q 60 -o "$tmp/$name.aec" "$srcdir_abs/testimages/$name.png" &&
@@ -46,11 +53,7 @@ else
 fi
 
 # ---- shared-mime-info: the prefix's MIME database, as GIO reads it
-content_type() {
-    mkdir -p "$tmp/xdg-home"
-    XDG_DATA_HOME=$tmp/xdg-home XDG_DATA_DIRS=$datadir:/usr/share gio info -a standard::content-type "$1" |
-        sed -n 's/^ *standard::content-type: //p'
-}
+content_type() { gio info -a standard::content-type "$1" | sed -n 's/^ *standard::content-type: //p'; }
 if have gio && [ -f "$datadir/mime/mime.cache" ]; then
     check "gio: image/x-aec by content, for a file without extension" test "$(content_type "$tmp/rgb-31x17")" = image/x-aec
     check "gio: image/x-aec for x.aec" test "$(content_type "$tmp/rgb-31x17.aec")" = image/x-aec
@@ -77,11 +80,11 @@ if [ -z "$pixbufcachefile" ]; then
     skip "no thumbnailer entry without the gdk-pixbuf loader"
 elif have gdk-pixbuf-thumbnailer; then
     exec_line=$(sed -n 's/^Exec=//p' "$thumbnailer" |
-        sed -e "s|%s|128|g" -e "s|%u|file://$tmp/rgba-61x45|g" -e "s|%o|$tmp/thumb.png|g")
-    # shellcheck disable=SC2086 # the Exec line is split into words, as the desktop does
-    check "the thumbnailer command writes a thumbnail" sh -c "$exec_line" &&
-        GDK_PIXBUF_MODULE_FILE=$pixbufcachefile "$pixbuf_dump" "$tmp/thumb.png" >"$tmp/thumb.pam" &&
-        check "the thumbnail (no larger than the image) has the image's pixels" cmp -s "$tmp/thumb.pam" "$tmp/rgba-61x45.pam"
+        sed -e "s|%s|32|g" -e "s|%u|file://$tmp/rgba-61x45|g" -e "s|%o|$tmp/thumb.png|g")
+    check "the thumbnailer command writes a thumbnail" sh -c "$exec_line && test -s '$tmp/thumb.png'"
+    GDK_PIXBUF_MODULE_FILE=$pixbufcachefile "$pixbuf_dump" "$tmp/thumb.png" >"$tmp/thumb.pam" 2>/dev/null
+    check "the thumbnail of the 61x45 RGBA image is 32x24 with alpha" \
+        test "$(head -n 6 "$tmp/thumb.pam" | tr '\n' ' ')" = "P7 WIDTH 32 HEIGHT 24 DEPTH 4 MAXVAL 255 TUPLTYPE RGB_ALPHA "
     grep -q '^MimeType=image/x-aec;$' "$thumbnailer" || fail "$thumbnailer lacks MimeType=image/x-aec;"
 else
     skip "gdk-pixbuf-thumbnailer is not installed (Debian: libgdk-pixbuf2.0-bin)"
