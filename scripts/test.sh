@@ -4,7 +4,7 @@
 #   build-asan/  make check again with AddressSanitizer and UndefinedBehaviorSanitizer, leaks included
 #   build-fuzz/  each libFuzzer harness over its corpus, then 10 s of fuzzing (when clang has libFuzzer)
 #   valgrind     the command-line tools under memcheck (when valgrind is installed)
-#   make distcheck
+#   make distcheck, whose make installcheck tries the plugins on the installed prefix
 # Build directories are reused when they exist.  The last line sums up the make check results.
 set -e
 cd "$(dirname "$0")/.."
