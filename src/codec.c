@@ -481,7 +481,9 @@ static int check_against_model(const AecimgContext *c, const AecContainer *ct)
     return 0;
 }
 
-static int decode_latents(AecimgContext *c, const AecContainer *ct, float **latents)
+/* Entropy-decodes a checked container's symbols and dequantizes them into a malloc'd tensor, HWC for the
+ * synthesis transform or channel-planar (CHW) for aecimg_decode_latents. */
+static int decode_latents_as(AecimgContext *c, const AecContainer *ct, int planar, float **latents)
 {
     const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
     int32_t *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
@@ -491,7 +493,9 @@ static int decode_latents(AecimgContext *c, const AecContainer *ct, float **late
         EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
         err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, symbols);
     }
-    if (err == 0)
+    if (err == 0 && planar)
+        quant_inverse_planar(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
+    else if (err == 0)
         quant_inverse(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
     free(symbols);
     if (err < 0) {
@@ -551,7 +555,7 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
 {
     float *latents = NULL;
     FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
-    FORWARD_IF_ERROR(decode_latents(c, ct, &latents));
+    FORWARD_IF_ERROR(decode_latents_as(c, ct, 0, &latents));
     img->width = ct->width;
     img->height = ct->height;
     img->channels = ct->channels;
@@ -578,21 +582,63 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
     return 0;
 }
 
+/* Reads a file's container into a malloc'd *ct and checks it against the loaded model. */
+static int read_checked(const AecimgContext *c, const uint8_t *data, size_t size, AecContainer **ct)
+{
+    *ct = malloc(sizeof **ct);
+    RETURN_ERROR_IF(!*ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, c->settings.max_pixels, *ct);
+    if (err == 0)
+        err = check_against_model(c, *ct);
+    if (err < 0) {
+        free(*ct);
+        *ct = NULL;
+    }
+    return err;
+}
+
 int aecimg_decode(AecimgContext *c, const uint8_t *data, size_t size, AecimgImage *img)
 {
     RETURN_ERROR_IF(!c || !data || !img, AECIMG_ERR_INVALID_ARGUMENT);
     memset(img, 0, sizeof *img);
-    AecContainer *ct = malloc(sizeof *ct);
-    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
-    int err = container_read(data, size, c->settings.max_pixels, ct);
-    if (err == 0)
-        err = check_against_model(c, ct);
+    AecContainer *ct;
+    int err = read_checked(c, data, size, &ct);
     if (err == 0)
         err = decode_image(c, ct, img);
     free(ct);
     if (err < 0)
         aecimg_image_free(img);
     return err;
+}
+
+int aecimg_decode_latents(AecimgContext *c, const uint8_t *data, size_t size, AecimgLatents *latents)
+{
+    RETURN_ERROR_IF(!latents, AECIMG_ERR_INVALID_ARGUMENT);
+    memset(latents, 0, sizeof *latents);
+    RETURN_ERROR_IF(!c || !data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct;
+    FORWARD_IF_ERROR(read_checked(c, data, size, &ct));
+    int err = decode_latents_as(c, ct, 1, &latents->data);
+    if (err == 0) {
+        latents->channels = ct->latent_channels;
+        latents->height = ct->latent_height;
+        latents->width = ct->latent_width;
+    }
+    free(ct);
+    return err;
+}
+
+void aecimg_latents_free(AecimgLatents *latents)
+{
+    if (!latents)
+        return;
+    free(latents->data);
+    memset(latents, 0, sizeof *latents);
+}
+
+void aecimg_free(void *p)
+{
+    free(p);
 }
 
 int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info)
@@ -620,6 +666,23 @@ int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info)
         info->icc_size = ct->icc_size;
         memcpy(info->model_name, ct->model_name, sizeof info->model_name);
         memcpy(info->model_hash, ct->model_hash, 32);
+    }
+    free(ct);
+    return err;
+}
+
+int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t **icc, size_t *icc_size)
+{
+    RETURN_ERROR_IF(!icc || !icc_size, AECIMG_ERR_INVALID_ARGUMENT);
+    *icc = NULL;
+    *icc_size = 0;
+    RETURN_ERROR_IF(!data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct = malloc(sizeof *ct);
+    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, UINT64_MAX, ct);
+    if (err == 0 && ct->icc) {
+        *icc = ct->icc;
+        *icc_size = ct->icc_size;
     }
     free(ct);
     return err;

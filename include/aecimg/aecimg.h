@@ -40,7 +40,7 @@ extern "C" {
 
 /* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
 #define AECIMG_API_VERSION_MAJOR 1
-#define AECIMG_API_VERSION_MINOR 0
+#define AECIMG_API_VERSION_MINOR 1
 #define AECIMG_API_VERSION_PATCH 0
 #define AECIMG_API_VERSION \
     ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
@@ -128,6 +128,13 @@ typedef struct AecimgImage {
     uint32_t source_bit_depth; /* bit depth of the original (1..16); informational */
 } AecimgImage;
 
+/* A file's dequantized latent tensor: what the synthesis transform receives, (k + offset_c) * inverse_gain_c
+ * for each symbol k of channel c.  Returned by aecimg_decode_latents(), released with aecimg_latents_free(). */
+typedef struct AecimgLatents {
+    uint32_t channels, height, width; /* C x H x W: the model's latent channels, the image's size / stride */
+    float *data;                      /* channels * height * width floats, channel-planar (C, H, W order) */
+} AecimgLatents;
+
 /* What a container header says, read without the model. */
 typedef struct AecimgInfo {
     uint32_t format_version;
@@ -172,8 +179,20 @@ AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
+/* The ICC profile of a .aec file, found as aecimg_read_info() validates it (no model, no decoding):
+ * *icc points into data (NULL and *icc_size 0 when the file has none).  Since API 1.1. */
+AECIMG_API int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t **icc, size_t *icc_size);
+/* Decodes a .aec file's latents into a malloc'd tensor without running the synthesis transform: the
+ * features a downstream model can learn from.  The context checks the file's model, as for
+ * aecimg_decode().  On error *latents is zeroed.  Since API 1.1. */
+AECIMG_API int aecimg_decode_latents(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgLatents *latents);
 
 AECIMG_API void aecimg_image_free(AecimgImage *img);
+/* Releases a tensor of aecimg_decode_latents() and zeroes it; NULL and zeroed tensors are ignored. */
+AECIMG_API void aecimg_latents_free(AecimgLatents *latents);
+/* Releases a buffer the library allocated (the file of aecimg_encode()); the same as free() in C, for
+ * bindings that cannot call the C library's free() themselves.  Since API 1.1. */
+AECIMG_API void aecimg_free(void *p);
 
 #ifdef __cplusplus
 }
