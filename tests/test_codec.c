@@ -1,6 +1,6 @@
 /* test_codec.c: the whole pipeline: PyTorch conformance vectors, the default model's recorded PSNR,
- * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files, the entropy-stage fallback and
- * the encoder's latent refinement. */
+ * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files, the entropy-stage fallback, the
+ * encoder's latent refinement, and the latent tensor and ICC profile read without decoding. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "model_builder.h"
 #include "model_file.h"
 #include "network.h"
+#include "nn.h"
 #include "refine.h"
 #include "tiles.h"
 
@@ -603,12 +604,6 @@ static void test_effort_levels(void **state)
     free(by_effort);
     aecimg_close(&ctx);
 
-    AecimgSettings s;
-    aecimg_default_settings(&s);
-    assert_int_equal(s.effort, AECIMG_EFFORT_DEFAULT);
-    s.effort = AECIMG_EFFORT_MAX + 1;
-    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
-    assert_null(ctx);
     aecimg_image_free(&img);
 }
 
@@ -862,6 +857,143 @@ static void test_refine_arguments(void **state)
     model_file_free(&mf);
 }
 
+static uint8_t synth_byte(float v)
+{
+    return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
+}
+
+/* aecimg_decode_latents gives (k + offset_c) * inverse_gain_c for the file's symbols k, channel-planar,
+ * in the shape the header names; run through the synthesis transform they are the decoded image. */
+static void test_decode_latents(void **state)
+{
+    (void)state;
+    const char *model = path_of("models/default.aecm");
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    AecimgImage img = load_image("testimages/rgb-40x30.ppm"); /* 3 x 2 latents: a swapped H and W shows */
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = model;
+    s.quality = 40;
+    s.threads = 2;
+    s.tile_size = 0;
+    AecimgContext *ctx = NULL;
+    assert_int_equal(aecimg_open(&ctx, &s), 0);
+    uint8_t *file;
+    size_t size;
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+    AecimgInfo info;
+    assert_int_equal(aecimg_read_info(file, size, &info), 0);
+    AecimgLatents lat;
+    assert_int_equal(aecimg_decode_latents(ctx, file, size, &lat), 0);
+    assert_int_equal(lat.channels, info.latent_channels);
+    assert_int_equal(lat.channels, mf.latent_channels);
+    assert_int_equal(lat.height, info.latent_height);
+    assert_int_equal(lat.width, info.latent_width);
+    assert_int_equal(lat.height, (img.height + mf.stride - 1) / mf.stride);
+    assert_int_equal(lat.width, (img.width + mf.stride - 1) / mf.stride);
+
+    /* The values, from the symbols and the model's tables of quality 40 (a wrong quality or channel order
+     * gives other values: gains differ between channels and qualities). */
+    const size_t plane = (size_t)lat.height * lat.width, n = plane * lat.channels;
+    int32_t *sym = symbols_of(file, size, &mf);
+    const float *inv = model_inv_gain(&mf, 40), *offset = model_offset(&mf, 40);
+    size_t nonzero = 0;
+    for (size_t c = 0; c < lat.channels; c++)
+        for (size_t i = 0; i < plane; i++) {
+            const float want = ((float)sym[c * plane + i] + offset[c]) * inv[c];
+            assert_true(isfinite(lat.data[c * plane + i]));
+            assert_true(lat.data[c * plane + i] == want);
+            nonzero += sym[c * plane + i] != 0;
+        }
+    assert_true(nonzero > 0);
+
+    /* What the synthesis receives: the tensor, as HWC, through the synthesis gives the decoded pixels. */
+    NnKernels k;
+    nn_kernels_init(&k, nn_cpu_detect());
+    Network net;
+    assert_int_equal(network_build(&net, &mf, MODEL_NET_SYNTHESIS, &k, 2), 0);
+    NetWorkspace ws = {0};
+    float *z = network_input(&net, &ws, (int)lat.height, (int)lat.width);
+    assert_non_null(z);
+    for (size_t c = 0; c < lat.channels; c++)
+        for (size_t i = 0; i < plane; i++)
+            z[i * lat.channels + c] = lat.data[c * plane + i];
+    const float *y;
+    assert_int_equal(network_run(&net, &ws, (int)lat.height, (int)lat.width, &y, 2), 0);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+    const size_t ow = (size_t)lat.width * mf.stride;
+    for (size_t yy = 0; yy < img.height; yy++)
+        for (size_t xx = 0; xx < img.width; xx++)
+            for (size_t ch = 0; ch < 3; ch++)
+                assert_int_equal(out.pixels[(yy * img.width + xx) * 3 + ch], synth_byte(y[(yy * ow + xx) * 3 + ch]));
+    printf("  %ux%ux%u latents, %zu of %zu symbols nonzero; synthesis of them = aecimg_decode\n", lat.channels,
+           lat.height, lat.width, nonzero, n);
+    aecimg_latents_free(&lat);
+    assert_null(lat.data);
+    aecimg_latents_free(&lat); /* twice, and NULL: no effect */
+    aecimg_latents_free(NULL);
+
+    /* Damage and misuse: an error, a zeroed tensor, nothing to free. */
+    memset(&lat, 0xa5, sizeof lat);
+    assert_int_equal(aecimg_decode_latents(ctx, file, size - 5, &lat), AECIMG_ERR_TRUNCATED);
+    assert_null(lat.data);
+    assert_int_equal(lat.channels, 0);
+    assert_int_equal(aecimg_decode_latents(ctx, file, 3, &lat), AECIMG_ERR_TRUNCATED);
+    assert_int_equal(aecimg_decode_latents(ctx, img.pixels, 64, &lat), AECIMG_ERR_BAD_MAGIC);
+    assert_int_equal(aecimg_decode_latents(NULL, file, size, &lat), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_null(lat.data);
+    assert_int_equal(aecimg_decode_latents(ctx, NULL, size, &lat), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_decode_latents(ctx, file, size, NULL), AECIMG_ERR_INVALID_ARGUMENT);
+    AecimgContext *tiny = open_ctx(path_of("tests/vectors/tiny.aecm"), 50, 1);
+    assert_int_equal(aecimg_decode_latents(tiny, file, size, &lat), AECIMG_ERR_MODEL_MISMATCH);
+    assert_null(lat.data);
+    aecimg_close(&tiny);
+
+    aecimg_image_free(&out);
+    network_workspace_free(&ws);
+    network_free(&net);
+    free(sym);
+    free(file);
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
+/* aecimg_read_icc finds the stored profile in the file's bytes, or none, without a model. */
+static void test_read_icc(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/icc-48x32.png"), plain = load_image("testimages/rgb-31x17.png");
+    assert_true(img.icc_size > 0);
+    uint8_t *file, *plain_file;
+    size_t size, plain_size;
+    encode_with(&img, 30, 1, &file, &size);
+    encode_with(&plain, 30, 1, &plain_file, &plain_size);
+    const uint8_t *icc = NULL;
+    size_t icc_size = 0;
+    assert_int_equal(aecimg_read_icc(file, size, &icc, &icc_size), 0);
+    assert_int_equal(icc_size, img.icc_size);
+    assert_memory_equal(icc, img.icc, icc_size);
+    assert_true(icc > file && icc + icc_size <= file + size);
+    assert_int_equal(aecimg_read_icc(plain_file, plain_size, &icc, &icc_size), 0);
+    assert_null(icc);
+    assert_int_equal(icc_size, 0);
+    icc = file;
+    icc_size = 9;
+    assert_int_equal(aecimg_read_icc(file, size - 1, &icc, &icc_size), AECIMG_ERR_TRUNCATED);
+    assert_null(icc);
+    assert_int_equal(icc_size, 0);
+    assert_int_equal(aecimg_read_icc(NULL, size, &icc, &icc_size), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_read_icc(file, size, NULL, &icc_size), AECIMG_ERR_INVALID_ARGUMENT);
+    aecimg_free(file); /* the library's free, for bindings */
+    aecimg_free(NULL);
+    free(plain_file);
+    aecimg_image_free(&img);
+    aecimg_image_free(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -882,6 +1014,8 @@ int main(void)
         cmocka_unit_test(test_refine_lowers_cost),
         cmocka_unit_test(test_refine_threads_and_tiles),
         cmocka_unit_test(test_refine_arguments),
+        cmocka_unit_test(test_decode_latents),
+        cmocka_unit_test(test_read_icc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

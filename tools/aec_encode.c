@@ -203,10 +203,14 @@ static int encode_image(EncodeJob *job)
     s.entropy = o->entropy;
     s.keep_icc = o->keep_icc;
     s.refine = o->refine;
-    s.effort = o->effort;
     s.roles = AECIMG_ROLE_ENCODE;
     if (cli_open_codec(&o->common, &s, &job->ctx) != 0)
         return -1;
+    err = aecimg_set_effort(job->ctx, o->effort);
+    if (err < 0) {
+        cli_message(job->in_name, "%s", aecimg_strerror(err));
+        return -1;
+    }
     job->t_load = cli_now() - t0;
     t0 = cli_now();
     err = aecimg_encode(job->ctx, &job->img, &job->file, &job->file_size);
