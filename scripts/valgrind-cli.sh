@@ -67,5 +67,11 @@ for f in err-crc-payload err-zstd-checksum err-rans-payload err-alph-not-zstd er
     expect 1 "$dec" --quiet -o "$tmp/$f.png" "$top/tests/conformance/$f.aec"
 done
 expect 1 "$enc" --quiet -o "$tmp/trunc.aec" "$top/fuzz/corpus/fuzz_image/p7-ga.pam" # mode byte: not an image
+# Many inputs, one of them failing; a folder into a folder; a target search (with decodes).
+expect 1 "$enc" --quiet -o "$tmp/many/" "$images/rgb-31x17.png" "$top/fuzz/corpus/fuzz_image/p7-ga.pam" \
+    "$images/gray-28x28.png"
+expect 0 "$dec" --quiet -r -o "$tmp/many-png/" "$tmp/many"
+expect 0 "$enc" --quiet --target-psnr 8 -o "$tmp/target.aec" "$images/rgb-31x17.png"
+expect 1 "$enc" --quiet --target-size 10 -o "$tmp/target-no.aec" "$images/rgb-31x17.png"
 echo "valgrind-cli: $runs runs under memcheck, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,6 +15,7 @@
 #include <aecimg/aecimg.h>
 
 #include "bench_codecs.h"
+#include "bench_html.h"
 #include "bench_input.h"
 #include "bench_report.h"
 #include "bench_run.h"
@@ -28,12 +29,13 @@ typedef struct BenchOptions {
     int refine;
     int effort;
     int per_image;
-    const char *csv, *json, *svg, *out_dir;
+    const char *csv, *json, *svg, *out_dir, *html;
+    double html_bpp;
 } BenchOptions;
 
 enum {
     OPT_JPEG_Q = CLI_OPT_TOOL, OPT_WEBP_Q, OPT_AVIF_Q, OPT_JXL_Q, OPT_CODECS, OPT_RUNS, OPT_CSV,
-    OPT_JSON, OPT_SVG, OPT_OUT_DIR, OPT_PER_IMAGE, OPT_REFINE
+    OPT_JSON, OPT_SVG, OPT_OUT_DIR, OPT_PER_IMAGE, OPT_REFINE, OPT_HTML, OPT_HTML_BPP
 };
 
 static const struct option long_options[] = {
@@ -51,6 +53,8 @@ static const struct option long_options[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"svg", required_argument, NULL, OPT_SVG},
     {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+    {"html", required_argument, NULL, OPT_HTML},
+    {"html-bpp", required_argument, NULL, OPT_HTML_BPP},
     {"per-image", no_argument, NULL, OPT_PER_IMAGE},
     {"model", required_argument, NULL, CLI_OPT_MODEL},
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
@@ -81,6 +85,10 @@ static void print_help(void)
            "      --json FILE         write everything as JSON\n"
            "      --svg FILE          write the rate-distortion plot as SVG\n"
            "      --out-dir DIR       write DIR/results.csv, DIR/results.json and DIR/rd.svg\n"
+           "      --html DIR          write DIR/index.html, a page to look at: the plot and,\n"
+           "                          per image, crops of every lossy codec at matched bpp\n"
+           "                          (about 3 to 5 more encodes per codec and image)\n"
+           "      --html-bpp X        the bits per pixel the page matches (default %g)\n"
            "      --per-image         also print a table row for every image\n"
            "      --model FILE        aec model file (default: $%s, else the installed model)\n"
            "      --max-pixels N      refuse images of more than N pixels (default %llu)\n"
@@ -89,7 +97,8 @@ static void print_help(void)
            "  -h, --help              print this help\n\n"
            "Exit status: 0 success, 1 error or a failed bitstream check, 2 usage error.\n",
            BENCH_QUALITIES_AEC, BENCH_QUALITIES_JPEG, BENCH_QUALITIES_WEBP, BENCH_QUALITIES_AVIF,
-           BENCH_QUALITIES_JXL, BENCH_REFINE_DEFAULT, AECIMG_EFFORT_MAX, AECIMG_EFFORT_DEFAULT, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
+           BENCH_QUALITIES_JXL, BENCH_REFINE_DEFAULT, AECIMG_EFFORT_MAX, AECIMG_EFFORT_DEFAULT,
+           BENCH_HTML_BPP, AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -197,6 +206,8 @@ static int bench_option(BenchOptions *o, int opt, const char *arg)
     case OPT_JSON: return file_arg("--json", arg, &o->json);
     case OPT_SVG: return file_arg("--svg", arg, &o->svg);
     case OPT_OUT_DIR: return file_arg("--out-dir", arg, &o->out_dir);
+    case OPT_HTML: return file_arg("--html", arg, &o->html);
+    case OPT_HTML_BPP: return cli_parse_real_arg("page bpp", arg, 1e-3, 64.0, &o->html_bpp);
     case OPT_PER_IMAGE: o->per_image = 1; return 0;
     case OPT_REFINE:
         if (cli_parse_arg("refine", arg, 1, AECIMG_REFINE_MAX, &v) != 0)
@@ -221,6 +232,7 @@ static int parse_options(int argc, char **argv, BenchOptions *o)
     o->runs = 3;
     o->refine = BENCH_REFINE_DEFAULT;
     o->effort = AECIMG_EFFORT_DEFAULT;
+    o->html_bpp = BENCH_HTML_BPP;
     for (int i = 0; i < BENCH_CODEC_COUNT; i++) {
         o->wanted[i] = 1;
         if (bench_codecs[i]->qualities &&
@@ -367,6 +379,13 @@ static int plan_outputs(const BenchOptions *o, Output *outs, size_t *n)
         return -1;
     if (o->svg && add_output(outs, n, NULL, o->svg, bench_write_svg) != 0)
         return -1;
+    /* The page's folder, made now so that hours of work do not end in a refusal. */
+    if (o->html && make_out_dir(o->html) != 0)
+        return -1;
+    if (o->html && access(o->html, W_OK | X_OK) != 0) {
+        cli_message(o->html, "cannot write here: %s", strerror(errno));
+        return -1;
+    }
     if (!o->out_dir)
         return 0;
     if (make_out_dir(o->out_dir) != 0 ||
@@ -469,7 +488,7 @@ static int measure(const BenchOptions *o, BenchRun *r)
     return 0;
 }
 
-static int report(const BenchOptions *o, const BenchRun *r, Output *outs, size_t nouts)
+static int report(const BenchOptions *o, BenchRun *r, Output *outs, size_t nouts)
 {
     int rc = CLI_EXIT_OK;
 
@@ -484,6 +503,8 @@ static int report(const BenchOptions *o, const BenchRun *r, Output *outs, size_t
         cli_message(NULL, "bitstream check FAILED for some points (see the check column)");
         rc = CLI_EXIT_ERROR;
     }
+    if (o->html && bench_write_html(r, o->html, o->html_bpp, o->common.verbosity > CLI_QUIET) != 0)
+        rc = CLI_EXIT_ERROR;
     return rc;
 }
 

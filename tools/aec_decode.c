@@ -14,6 +14,7 @@
 #include <aecimg/aecimg.h>
 
 #include "cli.h"
+#include "cli_batch.h"
 #include "imageio/imageio.h"
 #include "npy.h"
 
@@ -23,18 +24,27 @@ typedef struct DecodeOptions {
     const char *latents;  /* --latents FILE.npy, or NULL */
 } DecodeOptions;
 
-/* Everything one run produces, so that a single cleanup releases it whatever stage failed. */
+/* What a process keeps from one file to the next: the codec, opened for the first. */
+typedef struct Decoder {
+    const DecodeOptions *opt;
+    AecimgContext *ctx;
+} Decoder;
+
+/* Everything one file produces, so that a single cleanup releases it whatever stage failed. */
 typedef struct DecodeJob {
     const DecodeOptions *opt;
+    const char *input;
     const char *in_name; /* the input as messages show it */
     const char *out_path;
     ImageioFormat format;
     uint8_t *data;
     size_t size;
     AecimgInfo info;
-    AecimgContext *ctx;
+    Decoder *dec;
+    AecimgContext *ctx; /* the Decoder's */
     AecimgImage img;
     AecimgLatents latents; /* with --latents */
+    uint64_t out_bytes;
     double t_read, t_load, t_decode, t_write;
 } DecodeJob;
 
@@ -44,6 +54,8 @@ static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"threads", required_argument, NULL, 'j'},
+    {"jobs", required_argument, NULL, CLI_OPT_JOBS},
+    {"recursive", no_argument, NULL, 'r'},
     {"model", required_argument, NULL, CLI_OPT_MODEL},
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
     {"tile", required_argument, NULL, CLI_OPT_TILE},
@@ -60,14 +72,20 @@ static const struct option long_options[] = {
 static void print_help(void)
 {
     printf("Usage: aec-decode [OPTIONS] INPUT [-o OUTPUT]\n"
+           "       aec-decode [OPTIONS] INPUT... [-o FOLDER/]\n"
            "       aec-decode --info INPUT\n"
-           "Decompress a .aec file into a PNG or PNM (PGM, PPM, PAM) image.\n"
-           "INPUT '-' reads standard input.\n\n"
+           "Decompress .aec files into PNG or PNM (PGM, PPM, PAM) images.\n"
+           "INPUT '-' reads standard input; a folder INPUT stands for its .aec files.\n\n"
            "  -o, --output FILE    output file, '-' for standard output; its extension\n"
            "                       (.png, .ppm, .pgm, .pnm, .pam) picks the format\n"
-           "                       (default: INPUT with its extension replaced by .png)\n"
+           "                       (default: INPUT with its extension replaced by .png);\n"
+           "                       a folder (existing, or a name ending in '/') takes\n"
+           "                       FOLDER/NAME.png for each INPUT\n"
            "      --format NAME    png, pnm or pam, whatever the output name (default png)\n"
-           "  -j, --threads N      threads, 0 for all cores (default 0)\n"
+           "  -r, --recursive      folder INPUTs: their subfolders too, kept below -o FOLDER\n"
+           "  -j, --threads N      threads per image, 0 for all cores (default 0)\n"
+           "      --jobs N         files decoded side by side, each in its own process,\n"
+           "                       0 for one per core (default 1); -j 0 then shares the cores\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"
            "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
@@ -80,7 +98,8 @@ static void print_help(void)
            "      --quiet          print errors only\n"
            "  -V, --version        print the versions of the tool, library and model\n"
            "  -h, --help           print this help\n\n"
-           "Exit status: 0 success, 1 error, 2 usage error.\n",
+           "Exit status: 0 success, 1 error (any INPUT failed; the others are still decoded),\n"
+           "2 usage error.\n",
            AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
            AECIMG_TILE_DEFAULT);
 }
@@ -123,14 +142,15 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
     o->format = IMAGEIO_UNKNOWN;
     o->latents = NULL;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":o:j:fvVh", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":o:j:rfvVh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
         if (rc < 0)
             rc = decode_option(o, opt, optarg);
         if (rc != 0)
             return rc;
     }
-    rc = cli_common_finish(&o->common, argc, argv, o->common.action != CLI_ACTION_INFO);
+    rc = cli_common_finish(&o->common, argc, argv, o->common.action != CLI_ACTION_INFO,
+                           o->common.action != CLI_ACTION_INFO);
     if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->common.output)
         return cli_usage_error("--info prints to standard output and takes no -o");
     if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->latents)
@@ -181,7 +201,7 @@ static int read_input(DecodeJob *job)
     char err[256];
     int rc;
 
-    if (cli_read_file(c->input, cli_input_cap(c->max_pixels), &job->data, &job->size, err,
+    if (cli_read_file(job->input, cli_input_cap(c->max_pixels), &job->data, &job->size, err,
                       sizeof err) != 0) {
         cli_message(job->in_name, "%s", err);
         return -1;
@@ -197,7 +217,8 @@ static int read_input(DecodeJob *job)
 
 static int show_info(const DecodeOptions *o)
 {
-    DecodeJob job = {.opt = o, .in_name = cli_display_name(o->common.input, 0)};
+    DecodeJob job = {.opt = o, .input = o->common.input,
+                     .in_name = cli_display_name(o->common.input, 0)};
     int rc = read_input(&job);
 
     if (rc == 0)
@@ -223,17 +244,31 @@ static void report_mismatch(const DecodeJob *job)
                 job->info.model_name, want, aecimg_model_name(job->ctx), have);
 }
 
-static int decode_image(DecodeJob *job)
+/* Opens the codec for the process's first file; the others reuse it. */
+static int open_decoder(DecodeJob *job)
 {
+    Decoder *dec = job->dec;
     AecimgSettings s;
     double t0 = cli_now();
+
+    if (!dec->ctx) {
+        aecimg_default_settings(&s);
+        s.roles = AECIMG_ROLE_DECODE;
+        if (cli_open_codec(&job->opt->common, &s, &dec->ctx) != 0)
+            return -1;
+        job->t_load = cli_now() - t0;
+    }
+    job->ctx = dec->ctx;
+    return 0;
+}
+
+static int decode_image(DecodeJob *job)
+{
+    double t0;
     int err;
 
-    aecimg_default_settings(&s);
-    s.roles = AECIMG_ROLE_DECODE;
-    if (cli_open_codec(&job->opt->common, &s, &job->ctx) != 0)
+    if (open_decoder(job) != 0)
         return -1;
-    job->t_load = cli_now() - t0;
     t0 = cli_now();
     err = aecimg_decode(job->ctx, job->data, job->size, &job->img);
     if (err == 0 && job->opt->latents)
@@ -258,8 +293,15 @@ static int write_image(DecodeJob *job, CliOutput *out)
         cli_message(name, "%s", err);
         return -1;
     }
-    if (imageio_write(out->f, job->format, &job->img, err, sizeof err) != 0 ||
-        cli_output_finish(out, err, sizeof err) != 0) {
+    if (imageio_write(out->f, job->format, &job->img, err, sizeof err) != 0) {
+        cli_output_abort(out);
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    /* What the summary of many files counts; a pipe has no position to tell. */
+    long end = ftell(out->f);
+    job->out_bytes = end > 0 ? (uint64_t)end : 0;
+    if (cli_output_finish(out, err, sizeof err) != 0) {
         cli_output_abort(out);
         cli_message(name, "%s", err);
         return -1;
@@ -323,6 +365,7 @@ static void print_summary(const DecodeJob *job)
     double pixels = (double)job->img.width * job->img.height;
     double seconds = job->t_decode > 1e-9 ? job->t_decode : 1e-9;
 
+    cli_status_clear();
     fprintf(stderr, "%s: %ux%u, %u channels <- %zu bytes (%.3f bpp), %.3f s, %.2f MP/s\n",
             job->in_name, job->img.width, job->img.height, job->img.channels, job->size,
             8.0 * (double)job->size / pixels, job->t_decode, pixels / 1e6 / seconds);
@@ -342,7 +385,7 @@ static int run_stages(DecodeJob *job)
     CliOutput out, lat;
     char err[256];
 
-    if (cli_output_prepare(&out, job->out_path, c->input, c->force, err, sizeof err) != 0) {
+    if (cli_output_prepare(&out, job->out_path, job->input, c->force, err, sizeof err) != 0) {
         cli_message(cli_display_name(job->out_path, 1), "%s", err);
         return -1;
     }
@@ -363,45 +406,59 @@ static const char *format_extension(ImageioFormat format)
 }
 
 /* The output format: --format, else PNG for stdout, else the output's extension. */
-static int choose_format(DecodeJob *job)
+static ImageioFormat format_for(const DecodeOptions *o, const char *out_path)
 {
-    job->format = job->opt->format;
-    if (job->format == IMAGEIO_UNKNOWN && strcmp(job->out_path, "-") == 0)
-        job->format = IMAGEIO_PNG;
-    if (job->format == IMAGEIO_UNKNOWN)
-        job->format = imageio_format_from_name(job->out_path);
-    if (job->format != IMAGEIO_UNKNOWN)
-        return 0;
-    return cli_usage_error("cannot tell the output format from '%s'; use .png, .ppm, .pgm, .pnm, "
-                           ".pam or --format", job->out_path);
+    if (o->format != IMAGEIO_UNKNOWN)
+        return o->format;
+    if (strcmp(out_path, "-") == 0)
+        return IMAGEIO_PNG;
+    return imageio_format_from_name(out_path);
 }
 
-static int decode_file(const DecodeOptions *o)
+/* One INPUT of the batch (cli_batch.h). */
+static int decode_item(void *arg, const CliBatchItem *item, uint64_t *bytes)
 {
-    DecodeJob job = {.opt = o, .in_name = cli_display_name(o->common.input, 0)};
-    char *derived = NULL;
-    int rc;
+    Decoder *dec = arg;
+    DecodeJob job = {.opt = dec->opt, .dec = dec, .input = item->input, .out_path = item->output};
+    char err[CLI_PATH_MAX + 64];
+    int rc = -1;
 
-    job.out_path = o->common.output;
-    if (!job.out_path) {
-        derived = cli_replace_extension(o->common.input, format_extension(o->format));
-        job.out_path = derived;
-    }
-    if (!job.out_path) {
-        cli_message(NULL, "out of memory");
-        return CLI_EXIT_ERROR;
-    }
-    rc = choose_format(&job);
-    if (rc == 0 && o->latents && strcmp(o->latents, job.out_path) == 0)
-        rc = cli_usage_error("--latents and the image cannot both go to '%s'", job.out_path);
-    if (rc == 0)
-        rc = run_stages(&job) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    job.in_name = cli_display_name(item->input, 0);
+    job.format = format_for(dec->opt, item->output);
+    if (item->make_parents && cli_make_parents(item->output, err, sizeof err) != 0)
+        cli_message(item->output, "%s", err);
+    else
+        rc = run_stages(&job);
+    *bytes = rc == 0 ? job.out_bytes : 0;
     aecimg_latents_free(&job.latents);
     aecimg_image_free(&job.img);
     free(job.data);
-    if (job.ctx)
-        aecimg_close(&job.ctx);
-    free(derived);
+    return rc;
+}
+
+static int decode_all(const DecodeOptions *o)
+{
+    static const char *const exts[] = {".aec"};
+    const CliBatchSpec spec = {exts, 1, ".aec files", format_extension(o->format), "decoded"};
+    Decoder dec = {.opt = o};
+    CliBatch b;
+    int rc = cli_batch_plan(&b, &spec, &o->common);
+
+    /* --latents names one file: one input, and not the image's own output. */
+    if (rc == 0 && o->latents && b.n != 1)
+        rc = cli_usage_error("--latents takes one input, not %zu", b.n);
+    if (rc == 0 && o->latents && b.items[0].output && strcmp(o->latents, b.items[0].output) == 0)
+        rc = cli_usage_error("--latents and the image cannot both go to '%s'", o->latents);
+    /* Only an output named with -o can have a name that says no format; before any work. */
+    for (size_t i = 0; rc == 0 && i < b.n; i++)
+        if (b.items[i].output && format_for(o, b.items[i].output) == IMAGEIO_UNKNOWN)
+            rc = cli_usage_error("cannot tell the output format from '%s'; use .png, .ppm, .pgm, "
+                                 ".pnm, .pam or --format", b.items[i].output);
+    if (rc == 0)
+        rc = cli_batch_run(&b, &o->common, decode_item, &dec);
+    if (dec.ctx)
+        aecimg_close(&dec.ctx);
+    cli_batch_free(&b);
     return rc;
 }
 
@@ -423,6 +480,8 @@ int main(int argc, char **argv)
     case CLI_ACTION_INFO:
         return show_info(&o);
     default:
-        return decode_file(&o);
+        if (o.common.jobs > 1 && o.common.threads == 0)
+            o.common.threads = cli_online_cores() > o.common.jobs ? cli_online_cores() / o.common.jobs : 1;
+        return decode_all(&o);
     }
 }

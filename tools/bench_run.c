@@ -34,8 +34,7 @@ static int same_image(const AecimgImage *a, const AecimgImage *b)
            memcmp(a->pixels, b->pixels, (size_t)a->width * a->height * a->channels) == 0;
 }
 
-/* Gray replicated into R, G and B, for codecs that only code colour. */
-static int expand_to_rgb(const AecimgImage *gray, AecimgImage *rgb, char *err, size_t err_size)
+int bench_expand_to_rgb(const AecimgImage *gray, AecimgImage *rgb, char *err, size_t err_size)
 {
     size_t n = (size_t)gray->width * gray->height;
 
@@ -227,7 +226,7 @@ static int measure_entry(BenchRun *r, size_t i, size_t e, Progress *pr, char *er
     int rc = 0;
 
     if (ref->channels == 1 && !entry->session.codec->gray) {
-        if (expand_to_rgb(ref, &rgb, err, err_size) != 0)
+        if (bench_expand_to_rgb(ref, &rgb, err, err_size) != 0)
             return -1;
         ref = &rgb;
     }

@@ -98,4 +98,7 @@ const BenchEntry *bench_run_entry(const BenchRun *r, const char *name);
 
 void bench_run_free(BenchRun *r);
 
+/* Gray replicated into R, G and B, for codecs that only code colour; returns 0 or -1 with err. */
+int bench_expand_to_rgb(const AecimgImage *gray, AecimgImage *rgb, char *err, size_t err_size);
+
 #endif

@@ -29,11 +29,25 @@ static mode_t new_file_mode = 0666;
 static char pending_tmp[CLI_MAX_OUTPUTS][CLI_PATH_MAX];
 static volatile sig_atomic_t pending_tmp_set[CLI_MAX_OUTPUTS];
 
+/* Worker processes of --jobs; the handler passes its signal on to them. */
+static volatile sig_atomic_t child_pids[CLI_MAX_JOBS];
+static volatile sig_atomic_t child_count;
+
+/* Whether a status line is on the terminal, to be erased before another message. */
+static int status_shown;
+
+/* Where a worker process also keeps its temporary file's name, for its parent (cli_mirror_temp). */
+static char *temp_mirror;
+static size_t temp_mirror_size;
+
 static void on_signal(int sig)
 {
     for (int i = 0; i < CLI_MAX_OUTPUTS; i++)
         if (pending_tmp_set[i])
             unlink(pending_tmp[i]);
+    for (sig_atomic_t i = 0; i < child_count; i++)
+        if (child_pids[i] > 0)
+            kill((pid_t)child_pids[i], sig);
     /* Die by the same signal so the parent sees why; the shell reports 130 or 143. */
     signal(sig, SIG_DFL);
     raise(sig);
@@ -64,10 +78,58 @@ void cli_init(const char *tool)
     catch_signal(SIGTERM);
 }
 
+const char *cli_tool_name(void)
+{
+    return tool_name;
+}
+
+void cli_child_add(pid_t pid)
+{
+    if (child_count < CLI_MAX_JOBS) {
+        child_pids[child_count] = (sig_atomic_t)pid;
+        child_count++;
+    }
+}
+
+void cli_children_forget(void)
+{
+    child_count = 0;
+}
+
+void cli_mirror_temp(char *buf, size_t size)
+{
+    temp_mirror = buf;
+    temp_mirror_size = size;
+    if (buf && size)
+        buf[0] = '\0';
+}
+
+void cli_status(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "\r%s: ", tool_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\033[K", stderr);
+    fflush(stderr);
+    status_shown = 1;
+}
+
+void cli_status_clear(void)
+{
+    if (!status_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    status_shown = 0;
+}
+
 void cli_message(const char *subject, const char *fmt, ...)
 {
     va_list ap;
 
+    cli_status_clear();
     fprintf(stderr, "%s: ", tool_name);
     if (subject)
         fprintf(stderr, "%s: ", subject);
@@ -93,6 +155,7 @@ int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
 
+    cli_status_clear();
     fprintf(stderr, "%s: ", tool_name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -112,6 +175,7 @@ void cli_common_init(CliCommon *c)
 {
     memset(c, 0, sizeof *c);
     c->verbosity = CLI_SUMMARY;
+    c->jobs = 1;
     c->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
     c->tile_size = AECIMG_TILE_DEFAULT;
 }
@@ -155,6 +219,12 @@ int cli_common_option(CliCommon *c, int opt, char **argv)
     case 'V': c->action = CLI_ACTION_VERSION; return 0;
     case 'h': c->action = CLI_ACTION_HELP; return 0;
     case CLI_OPT_MODEL: c->model = optarg; return 0;
+    case 'r': c->recursive = 1; return 0;
+    case CLI_OPT_JOBS:
+        if (cli_parse_arg("job count", optarg, 0, CLI_MAX_JOBS, &v) != 0)
+            return CLI_EXIT_USAGE;
+        c->jobs = v ? (int)v : cli_online_cores();
+        return 0;
     case 'j':
         if (cli_parse_arg("thread count", optarg, 0, 1024, &v) != 0)
             return CLI_EXIT_USAGE;
@@ -178,20 +248,34 @@ int cli_common_option(CliCommon *c, int opt, char **argv)
     }
 }
 
-int cli_common_finish(CliCommon *c, int argc, char **argv, int output_needed)
+int cli_common_finish(CliCommon *c, int argc, char **argv, int output_needed, int many)
 {
     if (c->action == CLI_ACTION_HELP || c->action == CLI_ACTION_VERSION)
         return 0;
     if (optind >= argc)
         return cli_usage_error("no INPUT given");
-    if (argc - optind > 1)
+    if (argc - optind > 1 && !many)
         return cli_usage_error("one INPUT at a time; unexpected '%s'", argv[optind + 1]);
     c->input = argv[optind];
+    c->inputs = argv + optind;
+    c->ninputs = (size_t)(argc - optind);
     if (c->output && c->output[0] == '\0')
         return cli_usage_error("empty output file name");
+    for (size_t i = 0; c->ninputs > 1 && i < c->ninputs; i++)
+        if (strcmp(c->inputs[i], "-") == 0)
+            return cli_usage_error("standard input ('-') goes with one INPUT only");
+    if (c->ninputs > 1 && c->output && strcmp(c->output, "-") == 0)
+        return cli_usage_error("standard output ('-o -') goes with one INPUT only");
     if (output_needed && !c->output && strcmp(c->input, "-") == 0)
         return cli_usage_error("reading standard input needs -o OUTPUT");
     return 0;
+}
+
+int cli_online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > CLI_MAX_JOBS ? CLI_MAX_JOBS : (int)n;
 }
 
 int cli_parse_int(const char *s, long long min, long long max, long long *out)
@@ -209,6 +293,28 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int cli_parse_real(const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v;
+
+    if (!isdigit((unsigned char)s[0]) && s[0] != '.')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !(v >= min && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_real_arg(const char *name, const char *arg, double min, double max, double *out)
+{
+    if (cli_parse_real(arg, min, max, out) == 0)
+        return 0;
+    return cli_usage_error("invalid %s '%s' (expected a number from %g to %g)", name, arg, min, max);
 }
 
 char *cli_replace_extension(const char *path, const char *ext)
@@ -391,6 +497,8 @@ static int open_temp(CliOutput *o, char *err, size_t err_size)
         return fail(err, err_size, "cannot create a temporary file: %s", strerror(e));
     }
     memcpy(o->tmp, pending_tmp[slot], sizeof o->tmp);
+    if (temp_mirror)
+        snprintf(temp_mirror, temp_mirror_size, "%s", o->tmp);
     if (fchmod(fd, o->mode) != 0 || !(o->f = fdopen(fd, "wb"))) {
         int e = errno;
         close(fd);
@@ -433,6 +541,8 @@ static void forget_temp(CliOutput *o)
 {
     pending_tmp_set[o->slot] = 0;
     o->tmp[0] = '\0';
+    if (temp_mirror)
+        temp_mirror[0] = '\0';
 }
 
 /* Moves the finished temporary file into place; returns 0 or an errno value. */

@@ -25,8 +25,26 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2 };
  * that removes a pending temporary output file. */
 void cli_init(const char *tool);
 
-/* "tool: SUBJECT: message" on stderr; SUBJECT may be NULL. */
+/* The name given to cli_init(). */
+const char *cli_tool_name(void);
+
+/* "tool: SUBJECT: message" on stderr; SUBJECT may be NULL.  Clears the status line first. */
 void cli_message(const char *subject, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* A status line on stderr (a terminal), "tool: message", rewritten in place by the next call. */
+void cli_status(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Erases the status line, if one is shown, so that an ordinary line can take its place. */
+void cli_status_clear(void);
+
+/* The worker processes SIGINT and SIGTERM are passed on to before the tool dies by them, so that
+ * each removes its own temporary file: cli_child_add() after each fork() (with the signals
+ * blocked), cli_children_forget() in the child and after the children are reaped. */
+void cli_child_add(pid_t pid);
+void cli_children_forget(void);
+
+/* From now on the name of the temporary output file, while there is one, is also kept in buf
+ * (memory shared with the parent process), so that the parent can remove the file when this
+ * process dies without cleaning up (SIGKILL, a crash).  NULL stops it. */
+void cli_mirror_temp(char *buf, size_t size);
 /* "tool: message" plus a pointer to --help on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
@@ -37,14 +55,22 @@ enum { CLI_ACTION_RUN, CLI_ACTION_HELP, CLI_ACTION_VERSION, CLI_ACTION_INFO };
 enum { CLI_QUIET, CLI_SUMMARY, CLI_STAGES }; /* verbosity */
 
 /* Long-only options both tools take; a tool numbers its own from CLI_OPT_TOOL. */
-enum { CLI_OPT_MODEL = 256, CLI_OPT_MAX_PIXELS, CLI_OPT_TILE, CLI_OPT_QUIET, CLI_OPT_TOOL };
+enum { CLI_OPT_MODEL = 256, CLI_OPT_MAX_PIXELS, CLI_OPT_TILE, CLI_OPT_QUIET, CLI_OPT_JOBS, CLI_OPT_TOOL };
 
-/* Options both tools take: -o -j -f -v -V -h --model --max-pixels --tile --quiet, and the INPUT. */
+/* Most files run side by side (--jobs). */
+#define CLI_MAX_JOBS 256
+
+/* Options both tools take: -o -j -f -v -V -h -r --model --max-pixels --tile --quiet --jobs, and
+ * the INPUT operands. */
 typedef struct CliCommon {
     int action;         /* CLI_ACTION_* */
-    const char *input;  /* "-": stdin */
+    const char *input;  /* the first INPUT; "-": stdin */
+    char **inputs;      /* every INPUT (argv) */
+    size_t ninputs;
     const char *output; /* NULL: derived from input */
     int threads;
+    int jobs;           /* files coded side by side, each in its own process */
+    int recursive;      /* -r: folders' subfolders too */
     int force;
     int verbosity;      /* CLI_QUIET .. CLI_STAGES */
     uint64_t max_pixels;
@@ -56,14 +82,23 @@ void cli_common_init(CliCommon *c);
 /* Handles getopt_long()'s result opt (and its errors) if it is a common option.  Returns 0 when
  * handled, -1 when opt is the tool's own, CLI_EXIT_USAGE after reporting a usage error. */
 int cli_common_option(CliCommon *c, int opt, char **argv);
-/* Takes the one INPUT operand; reading stdin needs an explicit -o when output_needed. */
-int cli_common_finish(CliCommon *c, int argc, char **argv, int output_needed);
+/* Takes the INPUT operands: one, or with many any number of them; reading stdin needs an explicit
+ * -o when output_needed, and stdin or stdout go with one INPUT only. */
+int cli_common_finish(CliCommon *c, int argc, char **argv, int output_needed, int many);
+
+/* Online cores, 1..CLI_MAX_JOBS. */
+int cli_online_cores(void);
 
 /* Parses a whole decimal integer in [min, max]; returns 0, or -1 for garbage or out of range. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 
 /* cli_parse_int() for an option argument; reports a usage error naming what was expected. */
 int cli_parse_arg(const char *name, const char *arg, long long min, long long max, long long *out);
+
+/* A decimal number (digits and '.', an exponent allowed) in [min, max]; returns 0, or -1.  The
+ * real-number twin of cli_parse_int() and cli_parse_arg(). */
+int cli_parse_real(const char *s, double min, double max, double *out);
+int cli_parse_real_arg(const char *name, const char *arg, double min, double max, double *out);
 
 /* Copy of path with the extension of its last component replaced by ext (".aec");
  * NULL if out of memory. */
