@@ -17,7 +17,7 @@
 #include "internal.h"
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "quant.h"
 #include "refine.h"
 #include "tiles.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "sha256.h"
 
 #define SECTION_COUNT 5

@@ -3,7 +3,7 @@
 #define AECIMG_NETWORK_H
 
 #include "model_file.h"
-#include "nn.h"
+#include "nn/nn.h"
 
 typedef struct NetLayer {
     uint32_t op; /* MODEL_OP_* */

@@ -59,7 +59,7 @@ static int build_back_conv(RefineNet *r, uint32_t i, const NnConv *f, const NnKe
             for (int t = 0; t < kk; t++)
                 wt[((size_t)c * f->cout + o) * kk + (kk - 1 - t)] = f->weight[((size_t)o * f->cin + c) * kk + t];
     r->back[i] = (NnConv){.cin = f->cout, .cout = f->cin, .k = f->k, .stride = 1, .weight = wt,
-                          .bias = r->zero_bias, .winograd_ok = 1};
+                          .bias = r->zero_bias, .winograd_ok = 1, .bf16_ok = f->bf16};
     return nn_conv_prepare(k, &r->back[i], threads) < 0 ? AECIMG_ERR_NO_MEMORY : 0;
 }
 
@@ -68,8 +68,8 @@ static int build_back_igdn(RefineNet *r, uint32_t i, const NnGdn *g, const NnKer
     const int c = g->channels;
     const size_t n = (size_t)c * c;
     float *t = malloc(n * sizeof(float));
-    r->gamma[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
-    r->gamma_t[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
+    r->gamma[i] = nn_alloc_packed(k->gemm_packed_size(c, c) * sizeof(float));
+    r->gamma_t[i] = nn_alloc_packed(k->gemm_packed_size(c, c) * sizeof(float));
     int err = t && r->gamma[i] && r->gamma_t[i] ? 0 : AECIMG_ERR_NO_MEMORY;
     if (err == 0) {
         for (int a = 0; a < c; a++)

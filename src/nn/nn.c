@@ -41,7 +41,10 @@ static int cpu_raw_level(void)
     const unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31; /* F, DQ, BW, VL */
     if ((b & avx512) != avx512 || (xcr0 & 0xe0) != 0xe0) /* opmask, ZMM0-15 high, ZMM16-31 */
         return NN_CPU_AVX2;
-    return NN_CPU_AVX512;
+    const unsigned subleaves = a;
+    if (subleaves < 1 || !__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) /* AVX512_BF16 */
+        return NN_CPU_AVX512;
+    return NN_CPU_AVX512BF16;
 }
 #else
 static int cpu_raw_level(void)
@@ -52,7 +55,7 @@ static int cpu_raw_level(void)
 
 int nn_cpu_detect(void)
 {
-    static const char *const names[] = {"c", "avx2", "avx512"};
+    static const char *const names[] = {"c", "avx2", "avx512", "avx512bf16"};
     int level = cpu_raw_level();
     const char *cap = getenv("AECIMG_CPU_MAX");
     for (int i = 0; cap && i < (int)(sizeof names / sizeof names[0]); i++)
@@ -66,30 +69,60 @@ void nn_kernels_init(NnKernels *k, int level)
     int raw = cpu_raw_level();
     if (level > raw)
         level = raw;
-    *k = (NnKernels){"c", NN_CPU_C, nn_conv2d_c, nn_gdn_c, nn_conv_pack_c, nn_gdn_pack_c,
-                     nn_gemm_c, nn_gemm_packed_size_c, nn_gemm_pack_c};
+    *k = (NnKernels){.level = "c", .cpu = NN_CPU_C, .conv2d = nn_conv2d_c, .gdn = nn_gdn_c,
+                     .conv_pack = nn_conv_pack_c, .gdn_pack = nn_gdn_pack_c, .gemm = nn_gemm_c,
+                     .gemm_packed_size = nn_gemm_packed_size_c, .gemm_pack = nn_gemm_pack_c,
+                     .winograd = nn_winograd_conv_c};
 #if HAVE_X86_SIMD
     if (level >= NN_CPU_AVX512)
-        *k = (NnKernels){"avx512", NN_CPU_AVX512, nn_conv2d_avx512, nn_gdn_avx512, nn_conv_pack_avx512,
-                         nn_gdn_pack_avx512, nn_gemm_avx512, nn_gemm_packed_size_avx512, nn_gemm_pack_avx512};
+        *k = (NnKernels){.level = "avx512", .cpu = NN_CPU_AVX512, .conv2d = nn_conv2d_avx512, .gdn = nn_gdn_avx512,
+                         .conv_pack = nn_conv_pack_avx512, .gdn_pack = nn_gdn_pack_avx512, .gemm = nn_gemm_avx512,
+                         .gemm_packed_size = nn_gemm_packed_size_avx512, .gemm_pack = nn_gemm_pack_avx512,
+                         .winograd = nn_winograd_conv_avx512};
     else if (level >= NN_CPU_AVX2)
-        *k = (NnKernels){"avx2", NN_CPU_AVX2, nn_conv2d_avx2, nn_gdn_avx2, nn_conv_pack_avx2, nn_gdn_pack_avx2,
-                         nn_gemm_avx2, nn_gemm_packed_size_avx2, nn_gemm_pack_avx2};
+        *k = (NnKernels){.level = "avx2", .cpu = NN_CPU_AVX2, .conv2d = nn_conv2d_avx2, .gdn = nn_gdn_avx2,
+                         .conv_pack = nn_conv_pack_avx2, .gdn_pack = nn_gdn_pack_avx2, .gemm = nn_gemm_avx2,
+                         .gemm_packed_size = nn_gemm_packed_size_avx2, .gemm_pack = nn_gemm_pack_avx2,
+                         .winograd = nn_winograd_conv_avx2};
+#endif
+#if HAVE_X86_SIMD && HAVE_AVX512BF16
+    /* The float entries stay AVX-512's: GDN and the convolutions that keep float32 products, and the
+     * Winograd driver, whose products go through the table's gemm or gemm_bf16. */
+    if (level >= NN_CPU_AVX512BF16) {
+        k->level = "avx512bf16";
+        k->cpu = NN_CPU_AVX512BF16;
+        k->conv2d_bf16 = nn_conv2d_avx512bf16;
+        k->conv_pack_bf16 = nn_conv_pack_avx512bf16;
+        k->gemm_bf16 = nn_gemm_avx512bf16;
+        k->gemm_packed_size_bf16 = nn_gemm_packed_size_avx512bf16;
+        k->gemm_pack_bf16 = nn_gemm_pack_avx512bf16;
+        k->to_bf16 = nn_to_bf16_avx512bf16;
+    }
 #endif
 }
 
-float *nn_alloc_packed(size_t n)
+void nn_kernels_bf16_reference(NnKernels *k)
 {
-    if (n > (SIZE_MAX - 64) / sizeof(float))
+    k->conv2d_bf16 = nn_conv2d_bf16_c;
+    k->conv_pack_bf16 = nn_conv_pack_bf16_c;
+    k->gemm_bf16 = nn_gemm_bf16_c;
+    k->gemm_packed_size_bf16 = nn_gemm_packed_size_bf16_c;
+    k->gemm_pack_bf16 = nn_gemm_pack_bf16_c;
+    k->to_bf16 = nn_to_bf16_c;
+}
+
+void *nn_alloc_packed(size_t n)
+{
+    if (n > SIZE_MAX - 64)
         return NULL;
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    size_t bytes = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
     if (p)
         memset(p, 0, bytes);
     return p;
 }
 
-void nn_free_packed(float *p)
+void nn_free_packed(void *p)
 {
     free(p);
 }
@@ -102,18 +135,19 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads)
         return -1;
     if (conv->winograd_ok && conv->k == 3 && conv->stride == 1) {
         conv->block = NN_WINOGRAD_M;
+        conv->bf16 = conv->bf16_ok && k->gemm_bf16;
         return nn_winograd_pack(k, conv, threads);
     }
     conv->block = 1;
-    return k->conv_pack(conv);
+    conv->bf16 = conv->bf16_ok && k->conv2d_bf16 && conv->cin % 2 == 0;
+    return conv->bf16 ? k->conv_pack_bf16(conv) : k->conv_pack(conv);
 }
 
 int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads)
 {
     if (conv->block == NN_WINOGRAD_M)
-        return nn_winograd_conv(k, conv, in, ih, iw, out, threads);
-    k->conv2d(conv, in, ih, iw, out, threads);
-    return 0;
+        return k->winograd(k, conv, in, ih, iw, out, threads);
+    return conv->bf16 ? k->conv2d_bf16(conv, in, ih, iw, out, threads) : k->conv2d(conv, in, ih, iw, out, threads);
 }
 
 int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)

@@ -1,0 +1,96 @@
+/* nn_winograd.c: 3x3 stride-1 convolution by Winograd's F(4x4, 3x3) minimal filtering.
+ *
+ * With the transforms of Lavin and Gray (2015) on the points 0, 1, -1, 2, -2 and infinity:
+ * a 6x6 input tile d becomes V = B^T d B, a 3x3 kernel g becomes U = G g G^T, and the 4x4 outputs
+ * are A^T (U . V) A.  Over channels the elementwise product is 36 matrix products, one per tile
+ * position xi: M[xi] (blocks x cout) = V[xi] (blocks x cin) * U[xi] (cin x cout), done by the
+ * level's GEMM.  The transforms run here in portable C, vectorized over channels; they cost a few
+ * percent of the products.
+ *
+ * A bfloat16 convolution rounds V and U to bfloat16 for the products.  The transforms on those points
+ * scale inputs by up to 5 and the output transform by up to 8 per side, and cancel again, so the
+ * rounding errors come out larger than a direct bfloat16 convolution's; the points 0, 1, -1, 1/2, -2
+ * (Barabasz et al., "Error analysis and improving the accuracy of Winograd convolution for deep neural
+ * networks", 2020) balance the transforms and lower the output error by about a third on the model's
+ * layers, at the price of a few more additions.  Float convolutions keep the cheaper transforms.
+ *
+ * Work is cut into items of up to WG_CB blocks of one block row, each done start to finish by one
+ * thread in its own scratch, so results do not depend on the thread count.  Each output element is
+ * the same sum whatever the item and the tile of the GEMM it falls in, so results do not depend on how
+ * the rows are cut either. */
+#include "nn.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The portable instance of the driver: nn_winograd_conv_c. */
+#define NN_FN(name) name##_c
+#include "nn_winograd_tmpl.c"
+
+/* G, the kernel transform. */
+static const double wg_g[WG_T][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
+/* G on the points 0, 1, -1, 1/2, -2 and infinity, for bfloat16 convolutions. */
+static const double wg_g_bf16[WG_T][3] = {
+    {1, 0, 0},
+    {1.0 / 3, 1.0 / 3, 1.0 / 3},
+    {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+    {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+    {1.0 / 15, -2.0 / 15, 4.0 / 15},
+    {0, 0, 1},
+};
+
+int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads)
+{
+    const int cin = conv->cin, cout = conv->cout, chunks = (cout + WG_CO - 1) / WG_CO;
+    const size_t total = packed_at(k, conv, (chunks - 1) * WG_CO, WG_N);
+    const size_t elem = conv->bf16 ? sizeof(uint16_t) : sizeof(float);
+    const double(*const wg)[3] = conv->bf16 ? wg_g_bf16 : wg_g;
+    float *u = malloc((size_t)WG_N * cin * cout * sizeof(float));
+    char *p = nn_alloc_packed(total * elem);
+    if (!u || !p) {
+        free(u);
+        nn_free_packed(p);
+        return -1;
+    }
+    /* U = (G g) G^T in double, as U[chunk][xi][ci][j]: co's chunk and place in it from co. */
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
+    for (int ci = 0; ci < cin; ci++)
+        for (int co = 0; co < cout; co++) {
+            const float *g = conv->weight + ((size_t)co * cin + ci) * 9;
+            const int co0 = co / WG_CO * WG_CO, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;
+            float *uc = u + (size_t)co0 * WG_N * cin + ci * nc + (co - co0);
+            double gg[WG_T][3];
+            for (int r = 0; r < WG_T; r++)
+                for (int e = 0; e < 3; e++)
+                    gg[r][e] = wg[r][0] * g[e] + wg[r][1] * g[3 + e] + wg[r][2] * g[6 + e];
+            for (int r = 0; r < WG_T; r++)
+                for (int c = 0; c < WG_T; c++)
+                    uc[(size_t)(r * WG_T + c) * cin * nc] =
+                        (float)(gg[r][0] * wg[c][0] + gg[r][1] * wg[c][1] + gg[r][2] * wg[c][2]);
+        }
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
+    for (int item = 0; item < chunks * WG_N; item++) {
+        const int co0 = item / WG_N * WG_CO, xi = item % WG_N, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;
+        const float *src = u + (size_t)co0 * WG_N * cin + (size_t)xi * cin * nc;
+        char *dst = p + packed_at(k, conv, co0, xi) * elem;
+        if (conv->bf16)
+            k->gemm_pack_bf16(src, cin, nc, (uint16_t *)(void *)dst);
+        else
+            k->gemm_pack(src, cin, nc, (float *)(void *)dst);
+    }
+    free(u);
+    conv->packed = p;
+    conv->packed_size = total;
+    conv->packed_level = k->cpu;
+    return 0;
+}
+
