@@ -60,13 +60,6 @@ static int kpad(int kdim)
     return (kdim + KP - 1) / KP * KP;
 }
 
-/* Where weight (kk, column col) of a K x n matrix goes in the panel layout. */
-static size_t panel_index(int kdim, int n, int kk, int col)
-{
-    int p = col / NR;
-    return (size_t)p * NR * kpad(kdim) + ((size_t)(kk / KP) * panel_vecs(n, p) * VL + col % NR) * KP + kk % KP;
-}
-
 /* acc[i][v] += a[i*as + kk] * w[kk][v] for kk = 0 .. kc-1 in order (KP at a time). */
 INLINE void kloop(Vec acc[MR][NV], const Elem *a, ptrdiff_t as, const Elem *w, int kc, int m, int nv)
 {
@@ -128,6 +121,24 @@ static ConvTileFn *const conv_tiles[MR][NV] = {
 
 /* ------------------------------------------------------------------ convolution */
 
+/* Fills the panels of a kdim x n matrix whose element (kk, col) is at src[col * cs + f(kk)], f(kk) =
+ * (kk % inner) * is + (kk / inner) * os: written in order, the padding zero. */
+static void pack_panels(const float *src, size_t cs, int inner, size_t is, size_t os, int kdim, int n, Elem *dst)
+{
+    for (int p = 0; p < npanels(n); p++) {
+        const int width = panel_vecs(n, p) * VL, c0 = p * NR, valid = n - c0 < width ? n - c0 : width;
+        Elem *d = dst + (size_t)p * NR * kpad(kdim);
+        for (int kk = 0; kk < kpad(kdim); kk += KP, d += (size_t)width * KP) {
+            for (int j = 0; j < KP; j++) {
+                const int r = kk + j;
+                const float *s = src + c0 * cs + (size_t)(r % inner) * is + (size_t)(r / inner) * os;
+                for (int col = 0; col < width; col++)
+                    d[col * KP + j] = col < valid && r < kdim ? elem_from_float(s[col * cs]) : elem_from_float(0);
+            }
+        }
+    }
+}
+
 int NN_FN(nn_conv_pack)(NnConv *conv)
 {
     int k = conv->k, cin = conv->cin, cout = conv->cout, kdim = k * k * cin;
@@ -135,11 +146,8 @@ int NN_FN(nn_conv_pack)(NnConv *conv)
     Elem *p = nn_alloc_packed(n * sizeof(Elem));
     if (!p)
         return -1;
-    for (int co = 0; co < cout; co++)
-        for (int ci = 0; ci < cin; ci++)
-            for (int t = 0; t < k * k; t++)
-                p[panel_index(kdim, cout, t * cin + ci, co)] =
-                    elem_from_float(conv->weight[((size_t)co * cin + ci) * k * k + t]);
+    /* Reduction index kk = t * cin + ci: weight[co][ci][t]. */
+    pack_panels(conv->weight, (size_t)cin * k * k, cin, (size_t)k * k, 1, kdim, cout, p);
     conv->packed = p;
     conv->packed_size = n;
     conv->packed_level = NN_LEVEL;
@@ -271,10 +279,7 @@ size_t NN_FN(nn_gemm_packed_size)(int k, int n)
 
 void NN_FN(nn_gemm_pack)(const float *b, int k, int n, Elem *dst)
 {
-    memset(dst, 0, NN_FN(nn_gemm_packed_size)(k, n) * sizeof(Elem));
-    for (int kk = 0; kk < k; kk++)
-        for (int col = 0; col < n; col++)
-            dst[panel_index(k, n, kk, col)] = elem_from_float(b[(size_t)kk * n + col]);
+    pack_panels(b, 1, 1, 0, (size_t)n, k, n, dst); /* b[kk][col] */
 }
 
 /* Panel by panel, so each slice of B is reused from L1 across all m rows; reductions longer than
@@ -352,9 +357,7 @@ int NN_FN(nn_gdn_pack)(NnGdn *gdn)
     if (!p)
         return -1;
     memcpy(p, gdn->beta, (size_t)c * sizeof(float));
-    for (int i = 0; i < c; i++)
-        for (int j = 0; j < c; j++)
-            p[nb + panel_index(c, c, j, i)] = gdn->gamma[(size_t)i * c + j];
+    pack_panels(gdn->gamma, (size_t)c, 1, 0, 1, c, c, p + nb); /* reduction j, column i: gamma[i][j] */
     gdn->packed = p;
     gdn->packed_size = n;
     gdn->packed_level = NN_LEVEL;

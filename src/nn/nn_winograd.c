@@ -48,49 +48,65 @@ static const double wg_g_bf16[WG_T][3] = {
     {0, 0, 1},
 };
 
+/* U[xi][ci][j] = (G g G^T)[xi] for the output channels co0 + j, j < nc, of the chunk, in double and
+ * vectorized over j: g is first gathered as gt[ci][tap][j]. */
+static void transform_chunk(const NnConv *conv, const double (*wg)[3], int co0, int nc, float *gt, float *u)
+{
+    const int cin = conv->cin;
+    for (int j = 0; j < nc; j++)
+        for (int ci = 0; ci < cin; ci++)
+            for (int t = 0; t < 9; t++)
+                gt[((size_t)ci * 9 + t) * nc + j] = conv->weight[((size_t)(co0 + j) * cin + ci) * 9 + t];
+    for (int ci = 0; ci < cin; ci++) {
+        const float *g = gt + (size_t)ci * 9 * nc;
+        for (int r = 0; r < WG_T; r++) {
+            float *ur = u + ((size_t)r * WG_T * cin + ci) * nc;
+            NN_SIMD
+            for (int j = 0; j < nc; j++) {
+                double gg[3];
+                for (int e = 0; e < 3; e++)
+                    gg[e] = wg[r][0] * g[e * nc + j] + wg[r][1] * g[(3 + e) * nc + j] + wg[r][2] * g[(6 + e) * nc + j];
+                for (int c = 0; c < WG_T; c++)
+                    ur[(size_t)c * cin * nc + j] = (float)(gg[0] * wg[c][0] + gg[1] * wg[c][1] + gg[2] * wg[c][2]);
+            }
+        }
+    }
+}
+
+/* Chunk by chunk of WG_CO output channels in parallel, each transformed into the thread's scratch and
+ * packed from there. */
 int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads)
 {
     const int cin = conv->cin, cout = conv->cout, chunks = (cout + WG_CO - 1) / WG_CO;
+    const int nc_max = cout < WG_CO ? cout : WG_CO;
     const size_t total = packed_at(k, conv, (chunks - 1) * WG_CO, WG_N);
     const size_t elem = conv->bf16 ? sizeof(uint16_t) : sizeof(float);
+    const size_t scratch = (size_t)(9 + WG_N) * cin * nc_max;
     const double(*const wg)[3] = conv->bf16 ? wg_g_bf16 : wg_g;
-    float *u = malloc((size_t)WG_N * cin * cout * sizeof(float));
+    threads = threads < 1 ? 1 : threads > chunks ? chunks : threads;
+    float *work = malloc(scratch * threads * sizeof(float));
     char *p = nn_alloc_packed(total * elem);
-    if (!u || !p) {
-        free(u);
+    if (!work || !p) {
+        free(work);
         nn_free_packed(p);
         return -1;
     }
-    /* U = (G g) G^T in double, as U[chunk][xi][ci][j]: co's chunk and place in it from co. */
-    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = 0; co < cout; co++) {
-            const float *g = conv->weight + ((size_t)co * cin + ci) * 9;
-            const int co0 = co / WG_CO * WG_CO, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;
-            float *uc = u + (size_t)co0 * WG_N * cin + ci * nc + (co - co0);
-            double gg[WG_T][3];
-            for (int r = 0; r < WG_T; r++)
-                for (int e = 0; e < 3; e++)
-                    gg[r][e] = wg[r][0] * g[e] + wg[r][1] * g[3 + e] + wg[r][2] * g[6 + e];
-            for (int r = 0; r < WG_T; r++)
-                for (int c = 0; c < WG_T; c++)
-                    uc[(size_t)(r * WG_T + c) * cin * nc] =
-                        (float)(gg[r][0] * wg[c][0] + gg[r][1] * wg[c][1] + gg[r][2] * wg[c][2]);
+    NN_PARALLEL_FOR(threads)
+    for (int chunk = 0; chunk < chunks; chunk++) {
+        const int co0 = chunk * WG_CO, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;
+        float *gt = work + scratch * nn_thread_index(), *u = gt + (size_t)9 * cin * nc_max;
+        transform_chunk(conv, wg, co0, nc, gt, u);
+        for (int xi = 0; xi < WG_N; xi++) {
+            char *dst = p + packed_at(k, conv, co0, xi) * elem;
+            if (conv->bf16)
+                k->gemm_pack_bf16(u + (size_t)xi * cin * nc, cin, nc, (uint16_t *)(void *)dst);
+            else
+                k->gemm_pack(u + (size_t)xi * cin * nc, cin, nc, (float *)(void *)dst);
         }
-    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
-    for (int item = 0; item < chunks * WG_N; item++) {
-        const int co0 = item / WG_N * WG_CO, xi = item % WG_N, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;
-        const float *src = u + (size_t)co0 * WG_N * cin + (size_t)xi * cin * nc;
-        char *dst = p + packed_at(k, conv, co0, xi) * elem;
-        if (conv->bf16)
-            k->gemm_pack_bf16(src, cin, nc, (uint16_t *)(void *)dst);
-        else
-            k->gemm_pack(src, cin, nc, (float *)(void *)dst);
     }
-    free(u);
+    free(work);
     conv->packed = p;
     conv->packed_size = total;
     conv->packed_level = k->cpu;
     return 0;
 }
-
