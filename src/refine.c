@@ -359,10 +359,10 @@ static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
             RETURN_ERROR_IF(nn_conv2d(n->kernels, &l->conv, wk->buf[cur], s.h, s.w, wk->buf[!cur], threads) < 0,
                             AECIMG_ERR_NO_MEMORY);
             cur = !cur;
-        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE && !l->fused) {
             nn_pixel_shuffle2(wk->buf[cur], s.h, s.w, s.c, wk->buf[!cur], threads);
             cur = !cur;
-        } else {
+        } else if (l->op != MODEL_OP_PIXEL_SHUFFLE) {
             memcpy(wk->saved[i], wk->buf[cur], (size_t)s.h * s.w * s.c * sizeof(float));
             n->kernels->gdn(&l->gdn, wk->buf[cur], s.h, s.w, threads);
         }

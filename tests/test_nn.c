@@ -786,6 +786,44 @@ static void test_bf16_winograd(void **state)
         skip();
 }
 
+/* A Winograd convolution that writes its output pixel-shuffled gives exactly the bits of the
+ * convolution followed by nn_pixel_shuffle2, at every level, float and bfloat16, any thread count. */
+static void test_winograd_shuffled(void **state)
+{
+    (void)state;
+    static const Shape all[] = {{5, 9, 3, 12, 3, 1}, {8, 12, 16, 32, 3, 1}, {13, 11, 128, 512, 3, 1},
+                                {9, 9, 128, 12, 3, 1}, {1, 1, 8, 4, 3, 1}, {7, 30, 40, 136, 3, 1}};
+    for (int level = NN_CPU_C; level <= NN_CPU_AVX512BF16; level++) {
+        NnKernels kn;
+        nn_kernels_init(&kn, level);
+        if (level_of(&kn) != level)
+            continue;
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            for (int bf16 = 0; bf16 <= (level == NN_CPU_AVX512BF16); bf16++) {
+                Case c = make_case(&all[i]);
+                const size_t n = out_count(&c);
+                float *plain = run_conv_prec(&kn, &c, 1, 1, bf16), *want = malloc(n * sizeof(float));
+                assert_non_null(want);
+                nn_pixel_shuffle2(plain, c.oh, c.ow, c.s.cout, want, 1);
+                for (int threads = 1; threads <= 3; threads++) {
+                    NnConv conv = {.cin = c.s.cin, .cout = c.s.cout, .k = 3, .stride = 1, .weight = c.weight,
+                                   .bias = c.bias, .winograd_ok = 1, .bf16_ok = bf16, .shuffle_ok = 1};
+                    assert_int_equal(nn_conv_prepare(&kn, &conv, threads), 0);
+                    assert_true(conv.shuffled);
+                    float *got = malloc(n * sizeof(float));
+                    assert_non_null(got);
+                    assert_int_equal(nn_conv2d(&kn, &conv, c.in, c.s.ih, c.s.iw, got, threads), 0);
+                    assert_memory_equal(got, want, n * sizeof(float));
+                    free(got);
+                    nn_conv_release(&conv);
+                }
+                free(plain);
+                free(want);
+                free_case(&c);
+            }
+    }
+}
+
 static void test_out_size(void **state)
 {
     (void)state;
@@ -816,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_bf16_conv),
         cmocka_unit_test(test_bf16_gemm),
         cmocka_unit_test(test_bf16_winograd),
+        cmocka_unit_test(test_winograd_shuffled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,9 +154,11 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads)
     if (conv->winograd_ok && conv->k == 3 && conv->stride == 1) {
         conv->block = NN_WINOGRAD_M;
         conv->bf16 = conv->bf16_ok && k->gemm_bf16;
+        conv->shuffled = conv->shuffle_ok && conv->cout % 4 == 0;
         return nn_winograd_pack(k, conv, threads);
     }
     conv->block = 1;
+    conv->shuffled = 0;
     conv->bf16 = conv->bf16_ok && k->conv2d_bf16 && conv->cin % 2 == 0;
     return conv->bf16 ? k->conv_pack_bf16(conv) : k->conv_pack(conv);
 }
@@ -179,6 +181,8 @@ int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)
 void nn_conv_release(NnConv *conv)
 {
     nn_free_packed(conv->packed);
+    free(conv->shuffle_bias);
+    conv->shuffle_bias = NULL;
     conv->packed = NULL;
     conv->packed_size = 0;
 }

@@ -16,8 +16,11 @@ typedef struct NnConv {
     const float *bias;   /* [cout] */
     int winograd_ok;     /* in: nonzero lets nn_conv_prepare pick Winograd for 3x3 stride 1 */
     int bf16_ok;         /* in: nonzero lets nn_conv_prepare pick the kernels' bfloat16 products */
+    int shuffle_ok;      /* in: nonzero lets a Winograd convolution write its output pixel-shuffled */
     int block;           /* out: side of the output blocks computed together: 1, or NN_WINOGRAD_M */
     int bf16;            /* out: products of bfloat16 weights and inputs, summed in float32 */
+    int shuffled;        /* out: the output is nn_pixel_shuffle2 of the convolution's, 2oh x 2ow x cout/4 */
+    float *shuffle_bias; /* owned: the bias in the packed order of a shuffled convolution */
     void *packed;        /* owned: weights rearranged by nn_conv_prepare for the active kernels */
     size_t packed_size;  /* in elements (float, or uint16_t bfloat16 when bf16) */
     int packed_level;    /* NN_CPU_* of the kernels whose layout packed holds */
@@ -120,8 +123,10 @@ static inline float nn_bf16_to_float(uint16_t h)
 }
 
 /* Check the shape, choose the algorithm (Winograd for 3x3 stride 1 when conv->winograd_ok, else
- * direct) and the precision (bfloat16 products when conv->bf16_ok and k has them for the shape) and
- * pack the weights for k; 0, or -1 on a bad shape or allocation failure.
+ * direct), the precision (bfloat16 products when conv->bf16_ok and k has them for the shape) and the
+ * output layout (shuffled when conv->shuffle_ok, the algorithm is Winograd and cout a multiple of 4:
+ * the pixel shuffle that follows then costs nothing, and the same bits come out), and pack the
+ * weights for k; 0, or -1 on a bad shape or allocation failure.
  * packed must be NULL (a zero-initialized struct) or from an earlier prepare: it is freed first.
  * Release frees packed and may be repeated. The Winograd weight transform uses up to `threads`. */
 int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads);
@@ -141,6 +146,7 @@ void nn_pixel_unshuffle2(const float *in, int h, int w, int c, float *out, int t
 /* Winograd F(4x4, 3x3) (nn_winograd.c): the weights packed for k's matrix products; the convolution is
  * k->winograd, one instance of the driver per level. */
 int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads);
+int nn_winograd_channel(const NnConv *conv, int c);
 int nn_winograd_conv_c(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
                        int threads);
 int nn_winograd_conv_avx2(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,

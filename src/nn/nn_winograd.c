@@ -48,6 +48,15 @@ static const double wg_g_bf16[WG_T][3] = {
     {0, 0, 1},
 };
 
+/* The convolution's output channel whose weights go to packed column c: with a pixel shuffle after the
+ * convolution, column q * Q + ch (Q = cout / 4) holds channel 4 ch + q, so that every run of columns
+ * the output transform writes lands in one output pixel. */
+int nn_winograd_channel(const NnConv *conv, int c)
+{
+    const int quarter = conv->cout / 4;
+    return conv->shuffled ? c % quarter * 4 + c / quarter : c;
+}
+
 /* U[xi][ci][j] = (G g G^T)[xi] for the output channels co0 + j, j < nc, of the chunk, in double and
  * vectorized over j: g is first gathered as gt[ci][tap][j]. */
 static void transform_chunk(const NnConv *conv, const double (*wg)[3], int co0, int nc, float *gt, float *u)
@@ -56,7 +65,7 @@ static void transform_chunk(const NnConv *conv, const double (*wg)[3], int co0, 
     for (int j = 0; j < nc; j++)
         for (int ci = 0; ci < cin; ci++)
             for (int t = 0; t < 9; t++)
-                gt[((size_t)ci * 9 + t) * nc + j] = conv->weight[((size_t)(co0 + j) * cin + ci) * 9 + t];
+                gt[((size_t)ci * 9 + t) * nc + j] = conv->weight[((size_t)nn_winograd_channel(conv, co0 + j) * cin + ci) * 9 + t];
     for (int ci = 0; ci < cin; ci++) {
         const float *g = gt + (size_t)ci * 9 * nc;
         for (int r = 0; r < WG_T; r++) {
@@ -86,11 +95,16 @@ int nn_winograd_pack(const NnKernels *k, NnConv *conv, int threads)
     threads = threads < 1 ? 1 : threads > chunks ? chunks : threads;
     float *work = malloc(scratch * threads * sizeof(float));
     char *p = nn_alloc_packed(total * elem);
-    if (!work || !p) {
+    conv->shuffle_bias = conv->shuffled ? malloc((size_t)cout * sizeof(float)) : NULL;
+    if (!work || !p || (conv->shuffled && !conv->shuffle_bias)) {
         free(work);
         nn_free_packed(p);
+        free(conv->shuffle_bias);
+        conv->shuffle_bias = NULL;
         return -1;
     }
+    for (int c = 0; conv->shuffled && c < cout; c++)
+        conv->shuffle_bias[c] = conv->bias[nn_winograd_channel(conv, c)];
     NN_PARALLEL_FOR(threads)
     for (int chunk = 0; chunk < chunks; chunk++) {
         const int co0 = chunk * WG_CO, nc = cout - co0 < WG_CO ? cout - co0 : WG_CO;

@@ -147,7 +147,7 @@ WG_INLINE void transform_outputs_with(const NnConv *conv, const float *m, int co
         const int y0 = by * WG_M, x0 = (bx0 + b) * WG_M;
         for (int c0 = 0; c0 < nc; c0 += WG_CC) {
             const int n = nc - c0 < WG_CC ? nc - c0 : WG_CC;
-            const float *bias = conv->bias + co0 + c0;
+            const float *bias = (conv->shuffled ? conv->shuffle_bias : conv->bias) + co0 + c0;
             for (int c = 0; c < WG_T; c++) /* columns: t = A^T M */
                 rows_out(bf16, m + c * xs + (ptrdiff_t)b * nc + c0, WG_T * xs, t + c * WG_CC, WG_T * WG_CC, n);
             for (int r = 0; r < WG_M; r++) /* rows: Y = t A */
@@ -155,10 +155,23 @@ WG_INLINE void transform_outputs_with(const NnConv *conv, const float *m, int co
             for (int r = 0; r < WG_M && y0 + r < oh; r++)
                 for (int c = 0; c < WG_M && x0 + c < ow; c++) {
                     const float *src = y + (r * WG_M + c) * WG_CC;
-                    float *dst = out + ((size_t)(y0 + r) * ow + x0 + c) * cout + co0 + c0;
-                    NN_SIMD
-                    for (int i = 0; i < n; i++)
-                        dst[i] = src[i] + bias[i];
+                    if (!conv->shuffled) {
+                        float *dst = out + ((size_t)(y0 + r) * ow + x0 + c) * cout + co0 + c0;
+                        NN_SIMD
+                        for (int i = 0; i < n; i++)
+                            dst[i] = src[i] + bias[i];
+                        continue;
+                    }
+                    /* Channel q * Q + ch (permuted) is channel ch of output pixel (2y + q / 2, 2x + q % 2). */
+                    const int quarter = cout / 4;
+                    for (int i0 = 0, len; i0 < n; i0 += len) {
+                        const int q = (co0 + c0 + i0) / quarter, ch = (co0 + c0 + i0) % quarter;
+                        len = n - i0 < quarter - ch ? n - i0 : quarter - ch;
+                        float *dst = out + ((size_t)(2 * (y0 + r) + q / 2) * 2 * ow + 2 * (x0 + c) + q % 2) * quarter + ch;
+                        NN_SIMD
+                        for (int i = 0; i < len; i++)
+                            dst[i] = src[i0 + i] + bias[i0 + i];
+                    }
                 }
         }
     }
