@@ -88,8 +88,9 @@ void nn_kernels_init(NnKernels *k, int level)
                          .winograd = nn_winograd_conv_avx2};
 #endif
 #if HAVE_X86_SIMD && HAVE_AVX512BF16
-    /* The float entries stay AVX-512's: GDN and the convolutions that keep float32 products, and the
-     * Winograd driver, whose products go through the table's gemm or gemm_bf16. */
+    /* The float entries stay AVX-512's: GDN and the convolutions that keep float32 products.  The
+     * Winograd driver is this level's own (the same float arithmetic), whose products go through the
+     * table's gemm or gemm_bf16. */
     if (level >= NN_CPU_AVX512BF16) {
         k->level = "avx512bf16";
         k->cpu = NN_CPU_AVX512BF16;
@@ -99,6 +100,7 @@ void nn_kernels_init(NnKernels *k, int level)
         k->gemm_packed_size_bf16 = nn_gemm_packed_size_avx512bf16;
         k->gemm_pack_bf16 = nn_gemm_pack_avx512bf16;
         k->to_bf16 = nn_to_bf16_avx512bf16;
+        k->winograd = nn_winograd_conv_avx512bf16;
     }
 #endif
 }
@@ -134,6 +136,18 @@ void *nn_alloc_packed(size_t n)
         madvise(p, n / NN_HUGE_PAGE * NN_HUGE_PAGE, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+void *nn_alloc_scratch(size_t n)
+{
+    if (n > SIZE_MAX - 64)
+        return NULL;
+    return aligned_alloc(64, n ? (n + 63) & ~(size_t)63 : 64);
+}
+
+void nn_free_scratch(void *p)
+{
+    free(p);
 }
 
 void nn_free_packed(void *p)

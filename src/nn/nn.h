@@ -153,6 +153,8 @@ int nn_winograd_conv_avx2(const NnKernels *k, const NnConv *conv, const float *i
                           int threads);
 int nn_winograd_conv_avx512(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
                             int threads);
+int nn_winograd_conv_avx512bf16(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw,
+                                float *out, int threads);
 
 /* The portable reference kernels, used by the dispatch table and by the tests of the others. */
 int nn_conv2d_c(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
@@ -204,6 +206,10 @@ void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n);
  * Free it with nn_free_packed. */
 void *nn_alloc_packed(size_t bytes);
 void nn_free_packed(void *p);
+/* An aligned (64-byte), uninitialized scratch array of n bytes, kept off the fresh zero pages that
+ * nn_alloc_packed hands out (the allocator reuses it from one call to the next); NULL on failure. */
+void *nn_alloc_scratch(size_t bytes);
+void nn_free_scratch(void *p);
 
 /* OpenMP pragmas that vanish (without unknown-pragma or unused-parameter warnings) when OpenMP
  * is off. NN_PARALLEL_FOR goes right before a for statement. */

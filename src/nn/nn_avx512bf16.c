@@ -17,7 +17,7 @@
 #define KP 2   /* vdpbf16ps adds two products per lane */
 #define NN_TMPL_GDN 0
 #define NN_TMPL_CONVERT 1
-#define NN_TMPL_WINOGRAD 0
+#define NN_TMPL_WINOGRAD 1
 typedef uint16_t Elem;
 typedef __m512 Vec;
 typedef __m512bh WVec;
@@ -70,7 +70,7 @@ VEC_INLINE Elem elem_from_float(float f)
 }
 
 /* The same rounding as nn_bf16_from_float, 32 at a time (vcvtne2ps2bf16). */
-void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n)
+VEC_INLINE void to_bf16(const float *src, uint16_t *dst, size_t n)
 {
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -84,9 +84,18 @@ void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n)
     }
 }
 
+void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n)
+{
+    to_bf16(src, dst, n);
+}
+
 VEC_INLINE void rows_to_elem(const float *src, uint16_t *dst, size_t n)
 {
-    nn_to_bf16_avx512bf16(src, dst, n);
+    to_bf16(src, dst, n);
 }
+
+/* The Winograd driver of this level (its float convolutions too: the same bits as avx512's) rounds V
+ * inline. */
+#define WG_TO_BF16 to_bf16
 
 #include "nn_simd_tmpl.c"

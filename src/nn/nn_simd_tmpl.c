@@ -256,7 +256,7 @@ int NN_FN(nn_conv2d)(const NnConv *conv, const float *in, int ih, int iw, float 
     threads = threads < 1 ? 1 : threads;
 #if NN_TMPL_CONVERT
     const size_t per_thread = (size_t)conv->k * iw * conv->cin;
-    Elem *rows = nn_alloc_packed(per_thread * threads * sizeof(Elem));
+    Elem *rows = nn_alloc_scratch(per_thread * threads * sizeof(Elem));
     if (!rows)
         return -1;
 #else
@@ -266,7 +266,7 @@ int NN_FN(nn_conv2d)(const NnConv *conv, const float *in, int ih, int iw, float 
     NN_PARALLEL_FOR(threads)
     for (int y = 0; y < oh; y++)
         conv_row(conv, &g, in, out, y, rows ? rows + per_thread * nn_thread_index() : NULL);
-    nn_free_packed(rows);
+    nn_free_scratch(rows);
     return 0;
 }
 
@@ -369,6 +369,7 @@ static void gdn_block(const NnGdn *gdn, float *x, int n)
 {
     _Alignas(64) float x2[GDN_BUF];
     int c = gdn->channels;
+    NN_SIMD
     for (int i = 0; i < n * c; i++)
         x2[i] = x[i] * x[i];
     const float *panels = gdn->packed + (size_t)npanels(c) * NR;

@@ -1,7 +1,8 @@
 /* nn_winograd_tmpl.c: the Winograd F(4x4, 3x3) driver and transforms (nn_winograd.c explains the
  * method), compiled once per level by the file that includes it, so that the transforms' loops are
  * vectorized for that level's registers; the products go through the level's GEMM.  The including file
- * defines NN_FN(name), the level's name for the entry points.  Every operation is the same IEEE
+ * defines NN_FN(name), the level's name for the entry points, and may define WG_TO_BF16(src, dst, n), an
+ * inline k->to_bf16.  Every operation is the same IEEE
  * operation in the same order at every level (the library builds with -ffp-contract=off): only the
  * vector width differs, so float results are identical across levels. */
 
@@ -99,17 +100,24 @@ WG_INLINE void transform_inputs_with(const NnKernels *k, const NnConv *conv, con
         const int y0 = by * WG_M - 1, x0 = (bx0 + b) * WG_M - 1;
         for (int c0 = 0; c0 < cin; c0 += WG_CC) {
             const int n = cin - c0 < WG_CC ? cin - c0 : WG_CC;
-            for (int r = 0; r < WG_T; r++)
-                for (int c = 0; c < WG_T; c++) {
-                    const int y = y0 + r, x = x0 + c;
-                    float *dst = d + (r * WG_T + c) * WG_CC;
-                    if (y < 0 || y >= ih || x < 0 || x >= iw)
-                        memset(dst, 0, (size_t)n * sizeof(float));
-                    else
-                        memcpy(dst, in + ((size_t)y * iw + x) * cin + c0, (size_t)n * sizeof(float));
-                }
-            for (int c = 0; c < WG_T; c++) /* columns: t = B^T d */
-                rows_in(bf16, d + c * WG_CC, WG_T * WG_CC, t + c * WG_CC, WG_T * WG_CC, n);
+            if (y0 >= 0 && y0 + WG_T <= ih && x0 >= 0 && x0 + WG_T <= iw) {
+                /* Inside the input: the column pass reads the tile where it is. */
+                const float *tile = in + ((size_t)y0 * iw + x0) * cin + c0;
+                for (int c = 0; c < WG_T; c++) /* columns: t = B^T d */
+                    rows_in(bf16, tile + (size_t)c * cin, (ptrdiff_t)iw * cin, t + c * WG_CC, WG_T * WG_CC, n);
+            } else {
+                for (int r = 0; r < WG_T; r++)
+                    for (int c = 0; c < WG_T; c++) {
+                        const int y = y0 + r, x = x0 + c;
+                        float *dst = d + (r * WG_T + c) * WG_CC;
+                        if (y < 0 || y >= ih || x < 0 || x >= iw)
+                            memset(dst, 0, (size_t)n * sizeof(float));
+                        else
+                            memcpy(dst, in + ((size_t)y * iw + x) * cin + c0, (size_t)n * sizeof(float));
+                    }
+                for (int c = 0; c < WG_T; c++) /* columns: t = B^T d */
+                    rows_in(bf16, d + c * WG_CC, WG_T * WG_CC, t + c * WG_CC, WG_T * WG_CC, n);
+            }
             for (int r = 0; r < WG_T; r++) { /* rows: V = t B */
                 const ptrdiff_t at = r * WG_T * xs + (ptrdiff_t)b * kin + c0;
                 if (!bf16) {
@@ -118,7 +126,11 @@ WG_INLINE void transform_inputs_with(const NnKernels *k, const NnConv *conv, con
                 }
                 rows_in(bf16, t + r * WG_T * WG_CC, WG_CC, vt, WG_CC, n);
                 for (int c = 0; c < WG_T; c++)
+#ifdef WG_TO_BF16
+                    WG_TO_BF16(vt + c * WG_CC, (uint16_t *)v + at + c * xs, (size_t)n);
+#else
                     k->to_bf16(vt + c * WG_CC, (uint16_t *)v + at + c * xs, (size_t)n);
+#endif
             }
         }
         for (int xi = 0; kin > cin && xi < WG_N; xi++)
@@ -231,7 +243,7 @@ int NN_FN(nn_winograd_conv)(const NnKernels *k, const NnConv *conv, const float 
     const size_t vsize = conv->bf16 ? (size_t)WG_N * WG_CB * kin / 2 + 16 : (size_t)WG_N * WG_CB * cin;
     const size_t scratch = (vsize + (size_t)WG_N * WG_CB * WG_CO + 15) / 16 * 16;
     threads = threads < 1 ? 1 : threads;
-    float *work = nn_alloc_packed(scratch * threads * sizeof(float));
+    float *work = nn_alloc_scratch(scratch * threads * sizeof(float));
     if (!work)
         return -1;
     NN_PARALLEL_FOR(threads)
@@ -246,6 +258,6 @@ int NN_FN(nn_winograd_conv)(const NnKernels *k, const NnConv *conv, const float 
             transform_outputs(conv, m, co0, nc, ih, iw, by, bx0, nb, out);
         }
     }
-    nn_free_packed(work);
+    nn_free_scratch(work);
     return 0;
 }
