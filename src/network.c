@@ -30,7 +30,8 @@ static int bf16_allowed(const ModelFile *m, uint32_t net, uint32_t i)
     for (uint32_t j = i + 1, seen = 0; j < m->layer_count; j++)
         if (m->layers[j].net == net && m->layers[j].op == MODEL_OP_CONV && ++seen < (uint32_t)after)
             winograd_after |= winograd_shape(&m->layers[j]);
-    return before > 0 && after > 0 && !(winograd_shape(&m->layers[i]) && winograd_after);
+    const int winograd = m->layers[i].op == MODEL_OP_CONV && winograd_shape(&m->layers[i]);
+    return before > 0 && after > 0 && !(winograd && winograd_after);
 }
 
 /* Whether the next layer of network `net` after layer i is a pixel shuffle. */
@@ -63,7 +64,7 @@ int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels 
             err = nn_conv_prepare(k, &l->conv, threads);
         } else if (ml->op == MODEL_OP_GDN || ml->op == MODEL_OP_IGDN) {
             l->gdn = (NnGdn){.channels = (int)ml->p[0], .inverse = ml->op == MODEL_OP_IGDN,
-                             .beta = ml->t[0]->data, .gamma = ml->t[1]->data};
+                             .beta = ml->t[0]->data, .gamma = ml->t[1]->data, .bf16_ok = bf16_allowed(m, net, i)};
             err = nn_gdn_prepare(k, &l->gdn);
         } else if (ml->op == MODEL_OP_PIXEL_SHUFFLE && n->layer_count > 1) {
             const NetLayer *before = &n->layers[n->layer_count - 2];
@@ -229,7 +230,7 @@ int network_run(const Network *n, NetWorkspace *ws, int h, int w, const float **
             c /= 4;
             cur = !cur;
         } else {
-            n->kernels->gdn(&l->gdn, buf[cur], h, w, threads);
+            nn_gdn(n->kernels, &l->gdn, buf[cur], h, w, threads);
         }
     }
     *out = buf[cur];

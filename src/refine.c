@@ -364,7 +364,7 @@ static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
             cur = !cur;
         } else if (l->op != MODEL_OP_PIXEL_SHUFFLE) {
             memcpy(wk->saved[i], wk->buf[cur], (size_t)s.h * s.w * s.c * sizeof(float));
-            n->kernels->gdn(&l->gdn, wk->buf[cur], s.h, s.w, threads);
+            nn_gdn(n->kernels, &l->gdn, wk->buf[cur], s.h, s.w, threads);
         }
     }
     *out = cur;

@@ -266,17 +266,23 @@ static void free_gdn_case(GdnCase *g)
     free(g->mag);
 }
 
-static float *run_gdn(const NnKernels *kn, const GdnCase *g, int threads)
+static float *run_gdn_prec(const NnKernels *kn, const GdnCase *g, int threads, int bf16)
 {
-    NnGdn gdn = {g->c, g->inverse, g->beta, g->gamma, NULL, 0, 0};
+    NnGdn gdn = {.channels = g->c, .inverse = g->inverse, .beta = g->beta, .gamma = g->gamma, .bf16_ok = bf16};
     assert_int_equal(nn_gdn_prepare(kn, &gdn), 0);
+    assert_int_equal(gdn.bf16, bf16 && kn->gdn_bf16 && g->c % 2 == 0);
     size_t n = (size_t)g->h * g->w * g->c;
     float *data = malloc(n * sizeof(float));
     assert_non_null(data);
     memcpy(data, g->x, n * sizeof(float));
-    kn->gdn(&gdn, data, g->h, g->w, threads);
+    nn_gdn(kn, &gdn, data, g->h, g->w, threads);
     nn_gdn_release(&gdn);
     return data;
+}
+
+static float *run_gdn(const NnKernels *kn, const GdnCase *g, int threads)
+{
+    return run_gdn_prec(kn, g, threads, 0);
 }
 
 /* Pixel counts that leave tile remainders and span several blocks; channels up to the bound. */
@@ -538,7 +544,7 @@ static void test_prepare_rejects_bad_shapes(void **state)
     assert_null(ok.packed);
     nn_conv_release(&ok);
 
-    NnGdn gdn = {NN_GDN_MAX_CHANNELS + 1, 0, b, w, NULL, 0, 0};
+    NnGdn gdn = {.channels = NN_GDN_MAX_CHANNELS + 1, .beta = b, .gamma = w};
     assert_int_equal(nn_gdn_prepare(&kn, &gdn), -1);
     gdn.channels = 0;
     assert_int_equal(nn_gdn_prepare(&kn, &gdn), -1);
@@ -683,6 +689,60 @@ static void test_bf16_conv(void **state)
         free_case(&r);
         free_case(&c);
     }
+    assert_true(rounded_somewhere);
+    if (!simd)
+        skip();
+}
+
+/* bfloat16 GDN (squares and gamma rounded, float sums): the reference and the SIMD kernel against the
+ * formula in double on the rounded operands, for every even channel count above; the float result of
+ * the unrounded operands differs somewhere; 1 to 3 threads agree. */
+static void test_bf16_gdn(void **state)
+{
+    (void)state;
+    NnKernels ref, kn;
+    nn_kernels_init(&ref, NN_CPU_C);
+    nn_kernels_bf16_reference(&ref);
+    const int simd = get_level(NN_CPU_AVX512BF16, "avx512bf16", &kn);
+    int rounded_somewhere = 0;
+    for (size_t i = 0; i < NGDN; i++)
+        for (int inverse = 0; inverse < 2; inverse++) {
+            const int *d = gdn_shapes[i];
+            if (d[2] % 2)
+                continue;
+            GdnCase g = make_gdn_case(d[0], d[1], d[2], inverse);
+            const size_t n = (size_t)g.h * g.w * g.c;
+            double *want = malloc(n * sizeof(double));
+            assert_non_null(want);
+            for (size_t p = 0; p < (size_t)g.h * g.w; p++)
+                for (int o = 0; o < g.c; o++) {
+                    const float *x = g.x + p * g.c;
+                    double norm = g.beta[o];
+                    for (int j = 0; j < g.c; j++)
+                        norm += (double)nn_bf16_to_float(nn_bf16_from_float(g.gamma[(size_t)o * g.c + j])) *
+                                nn_bf16_to_float(nn_bf16_from_float(x[j] * x[j]));
+                    want[p * g.c + o] = inverse ? x[o] * sqrt(norm) : x[o] / sqrt(norm);
+                }
+            char shape[64];
+            snprintf(shape, sizeof shape, "%s %dx%d, %d channels", inverse ? "igdn" : "gdn", d[0], d[1], d[2]);
+            float *c_out = run_gdn_prec(&ref, &g, 1, 1);
+            check_close("c bf16 gdn vs formula", shape, c_out, want, g.mag, n, GDN_TOL);
+            for (size_t j = 0; j < n; j++)
+                rounded_somewhere |= !(fabs(c_out[j] - g.want[j]) <= GDN_TOL * g.mag[j]);
+            if (simd) {
+                float *got = run_gdn_prec(&kn, &g, 1, 1);
+                check_close("avx512bf16 gdn vs formula", shape, got, want, g.mag, n, GDN_TOL);
+                for (int threads = 2; threads <= 3; threads++) {
+                    float *again = run_gdn_prec(&kn, &g, threads, 1);
+                    assert_memory_equal(again, got, n * sizeof(float));
+                    free(again);
+                }
+                free(got);
+            }
+            free(c_out);
+            free(want);
+            free_gdn_case(&g);
+        }
     assert_true(rounded_somewhere);
     if (!simd)
         skip();
@@ -853,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_bf16_convert),
         cmocka_unit_test(test_bf16_conv),
         cmocka_unit_test(test_bf16_gemm),
+        cmocka_unit_test(test_bf16_gdn),
         cmocka_unit_test(test_bf16_winograd),
         cmocka_unit_test(test_winograd_shuffled),
     };

@@ -100,6 +100,8 @@ void nn_kernels_init(NnKernels *k, int level)
         k->gemm_packed_size_bf16 = nn_gemm_packed_size_avx512bf16;
         k->gemm_pack_bf16 = nn_gemm_pack_avx512bf16;
         k->to_bf16 = nn_to_bf16_avx512bf16;
+        k->gdn_bf16 = nn_gdn_avx512bf16;
+        k->gdn_pack_bf16 = nn_gdn_pack_avx512bf16;
         k->winograd = nn_winograd_conv_avx512bf16;
     }
 #endif
@@ -113,6 +115,8 @@ void nn_kernels_bf16_reference(NnKernels *k)
     k->gemm_packed_size_bf16 = nn_gemm_packed_size_bf16_c;
     k->gemm_pack_bf16 = nn_gemm_pack_bf16_c;
     k->to_bf16 = nn_to_bf16_c;
+    k->gdn_bf16 = nn_gdn_bf16_c;
+    k->gdn_pack_bf16 = nn_gdn_pack_bf16_c;
 }
 
 /* Large arrays start on 2 MiB boundaries offered to transparent huge pages: filling 24 MB of packed
@@ -189,7 +193,16 @@ int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)
     nn_gdn_release(gdn);
     if (gdn->channels < 1 || gdn->channels > NN_GDN_MAX_CHANNELS || !gdn->beta || !gdn->gamma)
         return -1;
-    return k->gdn_pack(gdn);
+    gdn->bf16 = gdn->bf16_ok && k->gdn_bf16 && gdn->channels % 2 == 0;
+    return gdn->bf16 ? k->gdn_pack_bf16(gdn) : k->gdn_pack(gdn);
+}
+
+void nn_gdn(const NnKernels *k, const NnGdn *gdn, float *data, int h, int w, int threads)
+{
+    if (gdn->bf16)
+        k->gdn_bf16(gdn, data, h, w, threads);
+    else
+        k->gdn(gdn, data, h, w, threads);
 }
 
 void nn_conv_release(NnConv *conv)

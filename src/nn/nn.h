@@ -42,6 +42,8 @@ typedef struct NnGdn {
     int inverse;
     const float *beta;  /* [channels] */
     const float *gamma; /* [channels][channels] */
+    int bf16_ok;        /* in: nonzero lets nn_gdn_prepare pick bfloat16 products (squares and gamma) */
+    int bf16;           /* out: it did (an even channel count and kernels that have them) */
     float *packed;      /* owned, as for NnConv */
     size_t packed_size; /* in floats */
     int packed_level;
@@ -78,6 +80,8 @@ typedef struct NnKernels {
     size_t (*gemm_packed_size_bf16)(int k, int n);
     void (*gemm_pack_bf16)(const float *b, int k, int n, uint16_t *dst);
     void (*to_bf16)(const float *src, uint16_t *dst, size_t n);
+    void (*gdn_bf16)(const NnGdn *gdn, float *data, int h, int w, int threads); /* even channels */
+    int (*gdn_pack_bf16)(NnGdn *gdn);
     /* A convolution nn_winograd_pack prepared with this table (nn_winograd_tmpl.c, compiled per level). */
     int (*winograd)(const struct NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
                     int threads);
@@ -134,6 +138,8 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads);
  * scratch cannot be allocated. Bit-identical for any thread count. */
 int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn);
+/* GDN in place, in the precision prepare chose. */
+void nn_gdn(const NnKernels *k, const NnGdn *gdn, float *data, int h, int w, int threads);
 void nn_conv_release(NnConv *conv);
 void nn_gdn_release(NnGdn *gdn);
 
@@ -173,6 +179,8 @@ void nn_gemm_bf16_c(const uint16_t *a, ptrdiff_t lda, const uint16_t *b, int k, 
 size_t nn_gemm_packed_size_bf16_c(int k, int n);
 void nn_gemm_pack_bf16_c(const float *b, int k, int n, uint16_t *dst);
 void nn_to_bf16_c(const float *src, uint16_t *dst, size_t n);
+void nn_gdn_bf16_c(const NnGdn *gdn, float *data, int h, int w, int threads);
+int nn_gdn_pack_bf16_c(NnGdn *gdn);
 /* k with the bfloat16 entries of the references: the whole bfloat16 arithmetic in portable C. */
 void nn_kernels_bf16_reference(NnKernels *k);
 
@@ -199,6 +207,8 @@ void nn_gemm_avx512bf16(const uint16_t *a, ptrdiff_t lda, const uint16_t *b, int
 size_t nn_gemm_packed_size_avx512bf16(int k, int n);
 void nn_gemm_pack_avx512bf16(const float *b, int k, int n, uint16_t *dst);
 void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n);
+void nn_gdn_avx512bf16(const NnGdn *gdn, float *data, int h, int w, int threads);
+int nn_gdn_pack_avx512bf16(NnGdn *gdn);
 
 /* Helpers shared by the kernel files. */
 

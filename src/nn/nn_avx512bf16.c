@@ -1,6 +1,6 @@
 /* nn_avx512bf16.c: AVX512-BF16 kernels: the shared driver (nn_simd_tmpl.c) with bfloat16 weights and
- * reduction operands, multiplied in pairs by vdpbf16ps into float32 sums, on the 12x32 tile of the
- * AVX-512 float kernels. */
+ * reduction operands (convolution inputs, GDN squares), multiplied in pairs by vdpbf16ps into float32
+ * sums, on the 12x32 tile of the AVX-512 float kernels. */
 #include "nn.h"
 
 #include <assert.h>
@@ -15,7 +15,7 @@
 #define MR 12
 #define KC 384 /* longest reduction run per pass: a 24 KB panel slice stays in L1 */
 #define KP 2   /* vdpbf16ps adds two products per lane */
-#define NN_TMPL_GDN 0
+#define NN_TMPL_GDN 1
 #define NN_TMPL_CONVERT 1
 #define NN_TMPL_WINOGRAD 1
 typedef uint16_t Elem;
@@ -67,6 +67,26 @@ VEC_INLINE Vec vec_mac(Vec acc, AVec x, WVec w)
 VEC_INLINE Elem elem_from_float(float f)
 {
     return nn_bf16_from_float(f);
+}
+
+VEC_INLINE Vec vec_load_aligned(const float *p)
+{
+    return _mm512_load_ps(p);
+}
+
+VEC_INLINE Vec vec_sqrt(Vec v)
+{
+    return _mm512_sqrt_ps(v);
+}
+
+VEC_INLINE Vec vec_mul(Vec a, Vec b)
+{
+    return _mm512_mul_ps(a, b);
+}
+
+VEC_INLINE Vec vec_div(Vec a, Vec b)
+{
+    return _mm512_div_ps(a, b);
 }
 
 /* The same rounding as nn_bf16_from_float, 32 at a time (vcvtne2ps2bf16). */

@@ -126,7 +126,7 @@ static void gdn_pixel(const NnGdn *gdn, float *x)
 
 void nn_gdn_c(const NnGdn *gdn, float *data, int h, int w, int threads)
 {
-    assert(gdn->packed && gdn->packed_level == NN_CPU_C);
+    assert(gdn->packed && gdn->packed_level == NN_CPU_C && !gdn->bf16);
     NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
@@ -224,4 +224,40 @@ void nn_gemm_bf16_c(const uint16_t *a, ptrdiff_t lda, const uint16_t *b, int k, 
                 ci[j] += v * nn_bf16_to_float(bk[j]);
         }
     }
+}
+
+/* gamma^T rounded to bfloat16 (nn_gdn_pack_c's layout, values exactly representable in float). */
+int nn_gdn_pack_bf16_c(NnGdn *gdn)
+{
+    if (nn_gdn_pack_c(gdn) < 0)
+        return -1;
+    for (size_t i = 0; i < gdn->packed_size; i++)
+        gdn->packed[i] = bf16_round(gdn->packed[i]);
+    return 0;
+}
+
+/* gdn_pixel with the squares rounded: each product with a rounded gamma is exact in float. */
+static void gdn_pixel_bf16(const NnGdn *gdn, float *x)
+{
+    int c = gdn->channels;
+    float norm[NN_GDN_MAX_CHANNELS];
+    for (int i = 0; i < c; i++)
+        norm[i] = gdn->beta[i];
+    for (int j = 0; j < c; j++) {
+        float x2 = bf16_round(x[j] * x[j]);
+        const float *g = gdn->packed + (size_t)j * c;
+        for (int i = 0; i < c; i++)
+            norm[i] += x2 * g[i];
+    }
+    for (int i = 0; i < c; i++)
+        x[i] = gdn->inverse ? x[i] * sqrtf(norm[i]) : x[i] / sqrtf(norm[i]);
+}
+
+void nn_gdn_bf16_c(const NnGdn *gdn, float *data, int h, int w, int threads)
+{
+    assert(gdn->packed && gdn->packed_level == NN_CPU_C && gdn->bf16);
+    NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            gdn_pixel_bf16(gdn, data + ((size_t)y * w + x) * gdn->channels);
 }

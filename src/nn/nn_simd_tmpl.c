@@ -303,11 +303,11 @@ void NN_FN(nn_gemm)(const Elem *a, ptrdiff_t lda, const Elem *b, int k, int n, f
 /* ------------------------------------------------------------------ GDN */
 
 #if NN_TMPL_GDN
-#define GDN_BUF 12288 /* floats of squared inputs a GDN block keeps on the stack (48 KB) */
+#define GDN_BUF 12288 /* squared inputs a GDN block keeps on the stack (48 KB of floats) */
 _Static_assert(GDN_BUF >= MR * NN_GDN_MAX_CHANNELS, "GDN block must hold MR pixels");
 
 /* GDN on m pixels x one panel: norm = beta + x2 . gamma^T, then x scaled in place. */
-INLINE void gdn_tile(const float *x2, ptrdiff_t as, const float *w, int kc, const float *beta, float *x, int inverse,
+INLINE void gdn_tile(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, float *x, int inverse,
                      int tail, int m, int nv)
 {
     Vec acc[MR][NV];
@@ -327,10 +327,10 @@ INLINE void gdn_tile(const float *x2, ptrdiff_t as, const float *w, int kc, cons
         }
 }
 
-typedef void GdnTileFn(const float *x2, ptrdiff_t as, const float *w, int kc, const float *beta, float *x,
+typedef void GdnTileFn(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, float *x,
                        int inverse, int tail);
 #define GDN_TILE_FNS(M, N) \
-    static void gdn_tile_##M##_##N(const float *x2, ptrdiff_t as, const float *w, int kc, const float *beta, \
+    static void gdn_tile_##M##_##N(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, \
                                    float *x, int inverse, int tail) \
     { \
         gdn_tile(x2, as, w, kc, beta, x, inverse, tail, M, N); \
@@ -348,18 +348,19 @@ static GdnTileFn *const gdn_tiles[MR][NV] = {
 #endif
 };
 
-/* Layout: beta padded to whole panels, then gamma^T (reduction index j) in panels. */
+/* Layout: beta (float) padded to whole panels, then gamma^T (reduction index j) in panels (Elem). */
 int NN_FN(nn_gdn_pack)(NnGdn *gdn)
 {
     int c = gdn->channels;
-    size_t nb = (size_t)npanels(c) * NR, n = nb + nb * c;
-    float *p = nn_alloc_packed(n * sizeof(float));
+    size_t nb = (size_t)npanels(c) * NR, n = nb * sizeof(float) + nb * kpad(c) * sizeof(Elem);
+    float *p = nn_alloc_packed(n);
     if (!p)
         return -1;
     memcpy(p, gdn->beta, (size_t)c * sizeof(float));
-    pack_panels(gdn->gamma, (size_t)c, 1, 0, 1, c, c, p + nb); /* reduction j, column i: gamma[i][j] */
+    /* reduction j, column i: gamma[i][j] */
+    pack_panels(gdn->gamma, (size_t)c, 1, 0, 1, c, c, (Elem *)(void *)(p + nb));
     gdn->packed = p;
-    gdn->packed_size = n;
+    gdn->packed_size = n / sizeof(float);
     gdn->packed_level = NN_LEVEL;
     return 0;
 }
@@ -367,15 +368,26 @@ int NN_FN(nn_gdn_pack)(NnGdn *gdn)
 /* n pixels: their squares go to the stack, so each pixel's outputs can overwrite its inputs. */
 static void gdn_block(const NnGdn *gdn, float *x, int n)
 {
-    _Alignas(64) float x2[GDN_BUF];
+    _Alignas(64) Elem x2[GDN_BUF];
     int c = gdn->channels;
+#if NN_TMPL_CONVERT
+    for (int i0 = 0; i0 < n * c; i0 += 1024) { /* squared, then rounded to Elem */
+        _Alignas(64) float sq[1024];
+        const int len = n * c - i0 < 1024 ? n * c - i0 : 1024;
+        NN_SIMD
+        for (int i = 0; i < len; i++)
+            sq[i] = x[i0 + i] * x[i0 + i];
+        rows_to_elem(sq, x2 + i0, (size_t)len);
+    }
+#else
     NN_SIMD
     for (int i = 0; i < n * c; i++)
         x2[i] = x[i] * x[i];
-    const float *panels = gdn->packed + (size_t)npanels(c) * NR;
+#endif
+    const Elem *panels = (const Elem *)(const void *)(gdn->packed + (size_t)npanels(c) * NR);
     for (int p = 0; p < npanels(c); p++) {
         int nv = panel_vecs(c, p), tail = panel_tail(c, p);
-        const float *w = panels + (size_t)p * NR * c;
+        const Elem *w = panels + (size_t)p * NR * kpad(c);
         for (int i = 0; i < n; i += MR) {
             int m = n - i < MR ? n - i : MR;
             gdn_tiles[m - 1][nv - 1](x2 + (size_t)i * c, c, w, c, gdn->packed + p * NR, x + (size_t)i * c + p * NR,
