@@ -230,7 +230,7 @@ int network_run(const Network *n, NetWorkspace *ws, int h, int w, const float **
             c /= 4;
             cur = !cur;
         } else {
-            nn_gdn(n->kernels, &l->gdn, buf[cur], h, w, threads);
+            nn_gdn(n->kernels, &l->gdn, buf[cur], buf[cur], h, w, threads);
         }
     }
     *out = buf[cur];

@@ -601,7 +601,7 @@ static void test_refine_gradient(void **state)
     printf("  largest gradient %.3f, worst difference to central differences %.2e\n", largest, worst);
     assert_true(largest > 0.05 && worst < 1e-2 * largest);
     if (best == NN_CPU_AVX512BF16) {
-        /* bfloat16 products in the inner convolutions, forward and backward (measured: 2.3% of the largest). */
+        /* bfloat16 products forward and backward (measured: 3.5% of the largest on this toy model). */
         float *gb = malloc(n_in * sizeof *gb);
         const char *name;
         assert_non_null(gb);
@@ -613,7 +613,7 @@ static void test_refine_gradient(void **state)
             big = fmax(big, fabs((double)g[i]));
         }
         printf("  avx512bf16: worst difference to the float32 gradient %.2e of %.3f\n", off, big);
-        assert_true(off > 0 && off < 5e-2 * big);
+        assert_true(off > 0 && off < 8e-2 * big);
         free(gb);
     }
     network_workspace_free(&ws);

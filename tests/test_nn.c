@@ -275,7 +275,7 @@ static float *run_gdn_prec(const NnKernels *kn, const GdnCase *g, int threads, i
     float *data = malloc(n * sizeof(float));
     assert_non_null(data);
     memcpy(data, g->x, n * sizeof(float));
-    nn_gdn(kn, &gdn, data, g->h, g->w, threads);
+    nn_gdn(kn, &gdn, data, data, g->h, g->w, threads);
     nn_gdn_release(&gdn);
     return data;
 }
@@ -847,7 +847,9 @@ static void test_bf16_winograd(void **state)
 }
 
 /* A Winograd convolution that writes its output pixel-shuffled gives exactly the bits of the
- * convolution followed by nn_pixel_shuffle2, at every level, float and bfloat16, any thread count. */
+ * convolution followed by nn_pixel_shuffle2, at every level, float and bfloat16, any thread count; one
+ * that reads its input unshuffled the sums of nn_pixel_unshuffle2 followed by the convolution, over its
+ * input channels in another order (the same bits for 2 and 3 threads). */
 static void test_winograd_shuffled(void **state)
 {
     (void)state;
@@ -876,6 +878,28 @@ static void test_winograd_shuffled(void **state)
                     assert_memory_equal(got, want, n * sizeof(float));
                     free(got);
                     nn_conv_release(&conv);
+                }
+                if (c.s.cin % 4 == 0) { /* reading the input unshuffled: given shuffle(in), the same sums */
+                    const size_t ni = (size_t)c.s.ih * c.s.iw * c.s.cin;
+                    float *shuffled_in = malloc(ni * sizeof(float)), *got = malloc(n * sizeof(float));
+                    assert_true(shuffled_in && got);
+                    nn_pixel_shuffle2(c.in, c.s.ih, c.s.iw, c.s.cin, shuffled_in, 1);
+                    NnConv conv = {.cin = c.s.cin, .cout = c.s.cout, .k = 3, .stride = 1, .weight = c.weight,
+                                   .bias = c.bias, .winograd_ok = 1, .bf16_ok = bf16, .unshuffle_ok = 1};
+                    assert_int_equal(nn_conv_prepare(&kn, &conv, 2), 0);
+                    assert_true(conv.unshuffled);
+                    assert_int_equal(nn_conv2d(&kn, &conv, shuffled_in, c.s.ih, c.s.iw, got, 2), 0);
+                    for (size_t j = 0; j < n; j++) /* the input channels in another order, so other roundings */
+                        c.want[j] = plain[j];
+                    check_close("unshuffled input", conv_name(&c.s), got, c.want, c.mag, n, WINOGRAD_TOL);
+                    float *again = malloc(n * sizeof(float));
+                    assert_non_null(again);
+                    assert_int_equal(nn_conv2d(&kn, &conv, shuffled_in, c.s.ih, c.s.iw, again, 3), 0);
+                    assert_memory_equal(again, got, n * sizeof(float));
+                    free(again);
+                    nn_conv_release(&conv);
+                    free(shuffled_in);
+                    free(got);
                 }
                 free(plain);
                 free(want);

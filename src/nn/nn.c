@@ -173,10 +173,11 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads)
         conv->block = NN_WINOGRAD_M;
         conv->bf16 = conv->bf16_ok && k->gemm_bf16;
         conv->shuffled = conv->shuffle_ok && conv->cout % 4 == 0;
+        conv->unshuffled = conv->unshuffle_ok && conv->cin % 4 == 0;
         return nn_winograd_pack(k, conv, threads);
     }
     conv->block = 1;
-    conv->shuffled = 0;
+    conv->shuffled = conv->unshuffled = 0;
     conv->bf16 = conv->bf16_ok && k->conv2d_bf16 && conv->cin % 2 == 0;
     return conv->bf16 ? k->conv_pack_bf16(conv) : k->conv_pack(conv);
 }
@@ -197,12 +198,12 @@ int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn)
     return gdn->bf16 ? k->gdn_pack_bf16(gdn) : k->gdn_pack(gdn);
 }
 
-void nn_gdn(const NnKernels *k, const NnGdn *gdn, float *data, int h, int w, int threads)
+void nn_gdn(const NnKernels *k, const NnGdn *gdn, const float *in, float *out, int h, int w, int threads)
 {
     if (gdn->bf16)
-        k->gdn_bf16(gdn, data, h, w, threads);
+        k->gdn_bf16(gdn, in, out, h, w, threads);
     else
-        k->gdn(gdn, data, h, w, threads);
+        k->gdn(gdn, in, out, h, w, threads);
 }
 
 void nn_conv_release(NnConv *conv)

@@ -17,9 +17,12 @@ typedef struct NnConv {
     int winograd_ok;     /* in: nonzero lets nn_conv_prepare pick Winograd for 3x3 stride 1 */
     int bf16_ok;         /* in: nonzero lets nn_conv_prepare pick the kernels' bfloat16 products */
     int shuffle_ok;      /* in: nonzero lets a Winograd convolution write its output pixel-shuffled */
+    int unshuffle_ok;    /* in: nonzero lets a Winograd convolution read its input pixel-unshuffled */
     int block;           /* out: side of the output blocks computed together: 1, or NN_WINOGRAD_M */
     int bf16;            /* out: products of bfloat16 weights and inputs, summed in float32 */
     int shuffled;        /* out: the output is nn_pixel_shuffle2 of the convolution's, 2oh x 2ow x cout/4 */
+    int unshuffled;      /* out: the input given is what nn_pixel_unshuffle2 makes the input from,
+                          * 2ih x 2iw x cin/4 (ih, iw stay the convolution's own) */
     float *shuffle_bias; /* owned: the bias in the packed order of a shuffled convolution */
     void *packed;        /* owned: weights rearranged by nn_conv_prepare for the active kernels */
     size_t packed_size;  /* in elements (float, or uint16_t bfloat16 when bf16) */
@@ -61,7 +64,8 @@ typedef struct NnKernels {
     /* Direct convolution (any shape), with weights packed by conv_pack; 0, or -1 when its scratch
      * cannot be allocated. */
     int (*conv2d)(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
-    void (*gdn)(const NnGdn *gdn, float *data, int h, int w, int threads); /* in place */
+    /* GDN of in into out, which may be in (per pixel, all its channels read before any is written). */
+    void (*gdn)(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
     int (*conv_pack)(NnConv *conv);  /* fills conv->packed; 0 or -1 on allocation failure */
     int (*gdn_pack)(NnGdn *gdn);
     /* c[i][j] = sum over kk in order of a[i][kk] * B[kk][j] for an m x k matrix a (rows lda apart)
@@ -80,7 +84,7 @@ typedef struct NnKernels {
     size_t (*gemm_packed_size_bf16)(int k, int n);
     void (*gemm_pack_bf16)(const float *b, int k, int n, uint16_t *dst);
     void (*to_bf16)(const float *src, uint16_t *dst, size_t n);
-    void (*gdn_bf16)(const NnGdn *gdn, float *data, int h, int w, int threads); /* even channels */
+    void (*gdn_bf16)(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads); /* even channels */
     int (*gdn_pack_bf16)(NnGdn *gdn);
     /* A convolution nn_winograd_pack prepared with this table (nn_winograd_tmpl.c, compiled per level). */
     int (*winograd)(const struct NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out,
@@ -129,8 +133,9 @@ static inline float nn_bf16_to_float(uint16_t h)
 /* Check the shape, choose the algorithm (Winograd for 3x3 stride 1 when conv->winograd_ok, else
  * direct), the precision (bfloat16 products when conv->bf16_ok and k has them for the shape) and the
  * output layout (shuffled when conv->shuffle_ok, the algorithm is Winograd and cout a multiple of 4:
- * the pixel shuffle that follows then costs nothing, and the same bits come out), and pack the
- * weights for k; 0, or -1 on a bad shape or allocation failure.
+ * the pixel shuffle that follows then costs nothing, and the same bits come out), likewise the input
+ * layout (unshuffled when conv->unshuffle_ok and cin is a multiple of 4), and pack the weights for k;
+ * 0, or -1 on a bad shape or allocation failure.
  * packed must be NULL (a zero-initialized struct) or from an earlier prepare: it is freed first.
  * Release frees packed and may be repeated. The Winograd weight transform uses up to `threads`. */
 int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads);
@@ -138,8 +143,8 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads);
  * scratch cannot be allocated. Bit-identical for any thread count. */
 int nn_conv2d(const NnKernels *k, const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
 int nn_gdn_prepare(const NnKernels *k, NnGdn *gdn);
-/* GDN in place, in the precision prepare chose. */
-void nn_gdn(const NnKernels *k, const NnGdn *gdn, float *data, int h, int w, int threads);
+/* GDN of in into out (out may be in), in the precision prepare chose. */
+void nn_gdn(const NnKernels *k, const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 void nn_conv_release(NnConv *conv);
 void nn_gdn_release(NnGdn *gdn);
 
@@ -164,7 +169,7 @@ int nn_winograd_conv_avx512bf16(const NnKernels *k, const NnConv *conv, const fl
 
 /* The portable reference kernels, used by the dispatch table and by the tests of the others. */
 int nn_conv2d_c(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
-void nn_gdn_c(const NnGdn *gdn, float *data, int h, int w, int threads);
+void nn_gdn_c(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 int nn_conv_pack_c(NnConv *conv);
 int nn_gdn_pack_c(NnGdn *gdn);
 void nn_gemm_c(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
@@ -179,7 +184,7 @@ void nn_gemm_bf16_c(const uint16_t *a, ptrdiff_t lda, const uint16_t *b, int k, 
 size_t nn_gemm_packed_size_bf16_c(int k, int n);
 void nn_gemm_pack_bf16_c(const float *b, int k, int n, uint16_t *dst);
 void nn_to_bf16_c(const float *src, uint16_t *dst, size_t n);
-void nn_gdn_bf16_c(const NnGdn *gdn, float *data, int h, int w, int threads);
+void nn_gdn_bf16_c(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 int nn_gdn_pack_bf16_c(NnGdn *gdn);
 /* k with the bfloat16 entries of the references: the whole bfloat16 arithmetic in portable C. */
 void nn_kernels_bf16_reference(NnKernels *k);
@@ -187,14 +192,14 @@ void nn_kernels_bf16_reference(NnKernels *k);
 /* The x86 kernels (nn_avx2.c, nn_avx512.c, nn_avx512bf16.c), built only when configure finds
  * HAVE_X86_SIMD (and HAVE_AVX512BF16). */
 int nn_conv2d_avx2(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
-void nn_gdn_avx2(const NnGdn *gdn, float *data, int h, int w, int threads);
+void nn_gdn_avx2(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 int nn_conv_pack_avx2(NnConv *conv);
 int nn_gdn_pack_avx2(NnGdn *gdn);
 void nn_gemm_avx2(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
 size_t nn_gemm_packed_size_avx2(int k, int n);
 void nn_gemm_pack_avx2(const float *b, int k, int n, float *dst);
 int nn_conv2d_avx512(const NnConv *conv, const float *in, int ih, int iw, float *out, int threads);
-void nn_gdn_avx512(const NnGdn *gdn, float *data, int h, int w, int threads);
+void nn_gdn_avx512(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 int nn_conv_pack_avx512(NnConv *conv);
 int nn_gdn_pack_avx512(NnGdn *gdn);
 void nn_gemm_avx512(const float *a, ptrdiff_t lda, const float *b, int k, int n, float *c, ptrdiff_t ldc, int m);
@@ -207,7 +212,7 @@ void nn_gemm_avx512bf16(const uint16_t *a, ptrdiff_t lda, const uint16_t *b, int
 size_t nn_gemm_packed_size_avx512bf16(int k, int n);
 void nn_gemm_pack_avx512bf16(const float *b, int k, int n, uint16_t *dst);
 void nn_to_bf16_avx512bf16(const float *src, uint16_t *dst, size_t n);
-void nn_gdn_avx512bf16(const NnGdn *gdn, float *data, int h, int w, int threads);
+void nn_gdn_avx512bf16(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads);
 int nn_gdn_pack_avx512bf16(NnGdn *gdn);
 
 /* Helpers shared by the kernel files. */

@@ -107,7 +107,7 @@ int nn_gdn_pack_c(NnGdn *gdn)
     return 0;
 }
 
-static void gdn_pixel(const NnGdn *gdn, float *x)
+static void gdn_pixel(const NnGdn *gdn, const float *x, float *y)
 {
     int c = gdn->channels;
     float norm[NN_GDN_MAX_CHANNELS];
@@ -121,16 +121,16 @@ static void gdn_pixel(const NnGdn *gdn, float *x)
             norm[i] += x2 * g[i];
     }
     for (int i = 0; i < c; i++)
-        x[i] = gdn->inverse ? x[i] * sqrtf(norm[i]) : x[i] / sqrtf(norm[i]);
+        y[i] = gdn->inverse ? x[i] * sqrtf(norm[i]) : x[i] / sqrtf(norm[i]);
 }
 
-void nn_gdn_c(const NnGdn *gdn, float *data, int h, int w, int threads)
+void nn_gdn_c(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads)
 {
     assert(gdn->packed && gdn->packed_level == NN_CPU_C && !gdn->bf16);
     NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            gdn_pixel(gdn, data + ((size_t)y * w + x) * gdn->channels);
+            gdn_pixel(gdn, in + ((size_t)y * w + x) * gdn->channels, out + ((size_t)y * w + x) * gdn->channels);
 }
 
 /* ------------------------------------------------------------------ bfloat16 references */
@@ -237,7 +237,7 @@ int nn_gdn_pack_bf16_c(NnGdn *gdn)
 }
 
 /* gdn_pixel with the squares rounded: each product with a rounded gamma is exact in float. */
-static void gdn_pixel_bf16(const NnGdn *gdn, float *x)
+static void gdn_pixel_bf16(const NnGdn *gdn, const float *x, float *y)
 {
     int c = gdn->channels;
     float norm[NN_GDN_MAX_CHANNELS];
@@ -250,14 +250,15 @@ static void gdn_pixel_bf16(const NnGdn *gdn, float *x)
             norm[i] += x2 * g[i];
     }
     for (int i = 0; i < c; i++)
-        x[i] = gdn->inverse ? x[i] * sqrtf(norm[i]) : x[i] / sqrtf(norm[i]);
+        y[i] = gdn->inverse ? x[i] * sqrtf(norm[i]) : x[i] / sqrtf(norm[i]);
 }
 
-void nn_gdn_bf16_c(const NnGdn *gdn, float *data, int h, int w, int threads)
+void nn_gdn_bf16_c(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads)
 {
     assert(gdn->packed && gdn->packed_level == NN_CPU_C && gdn->bf16);
     NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            gdn_pixel_bf16(gdn, data + ((size_t)y * w + x) * gdn->channels);
+            gdn_pixel_bf16(gdn, in + ((size_t)y * w + x) * gdn->channels,
+                           out + ((size_t)y * w + x) * gdn->channels);
 }

@@ -306,9 +306,9 @@ void NN_FN(nn_gemm)(const Elem *a, ptrdiff_t lda, const Elem *b, int k, int n, f
 #define GDN_BUF 12288 /* squared inputs a GDN block keeps on the stack (48 KB of floats) */
 _Static_assert(GDN_BUF >= MR * NN_GDN_MAX_CHANNELS, "GDN block must hold MR pixels");
 
-/* GDN on m pixels x one panel: norm = beta + x2 . gamma^T, then x scaled in place. */
-INLINE void gdn_tile(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, float *x, int inverse,
-                     int tail, int m, int nv)
+/* GDN on m pixels x one panel: norm = beta + x2 . gamma^T, then x scaled into y (which may be x). */
+INLINE void gdn_tile(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, const float *x, float *y,
+                     int inverse, int tail, int m, int nv)
 {
     Vec acc[MR][NV];
     NN_UNROLL(MR)
@@ -321,19 +321,19 @@ INLINE void gdn_tile(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const 
     for (int i = 0; i < m; i++)
         NN_UNROLL(2)
         for (int v = 0; v < nv; v++) {
-            float *p = x + i * as + v * VL;
-            Vec r = vec_sqrt(acc[i][v]), xv = vec_load(p, v == nv - 1, tail);
-            vec_store(p, inverse ? vec_mul(xv, r) : vec_div(xv, r), v == nv - 1, tail);
+            const ptrdiff_t at = i * as + v * VL;
+            Vec r = vec_sqrt(acc[i][v]), xv = vec_load(x + at, v == nv - 1, tail);
+            vec_store(y + at, inverse ? vec_mul(xv, r) : vec_div(xv, r), v == nv - 1, tail);
         }
 }
 
-typedef void GdnTileFn(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, float *x,
-                       int inverse, int tail);
+typedef void GdnTileFn(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, const float *x,
+                       float *y, int inverse, int tail);
 #define GDN_TILE_FNS(M, N) \
     static void gdn_tile_##M##_##N(const Elem *x2, ptrdiff_t as, const Elem *w, int kc, const float *beta, \
-                                   float *x, int inverse, int tail) \
+                                   const float *x, float *y, int inverse, int tail) \
     { \
-        gdn_tile(x2, as, w, kc, beta, x, inverse, tail, M, N); \
+        gdn_tile(x2, as, w, kc, beta, x, y, inverse, tail, M, N); \
     }
 #define GDN_TILE_ROW(M) GDN_TILE_FNS(M, 1) GDN_TILE_FNS(M, 2)
 #define GDN_ROW(M) {gdn_tile_##M##_1, gdn_tile_##M##_2}
@@ -365,8 +365,8 @@ int NN_FN(nn_gdn_pack)(NnGdn *gdn)
     return 0;
 }
 
-/* n pixels: their squares go to the stack, so each pixel's outputs can overwrite its inputs. */
-static void gdn_block(const NnGdn *gdn, float *x, int n)
+/* n pixels: their squares go to the stack, so each pixel's outputs may overwrite its inputs (y == x). */
+static void gdn_block(const NnGdn *gdn, const float *x, float *y, int n)
 {
     _Alignas(64) Elem x2[GDN_BUF];
     int c = gdn->channels;
@@ -390,13 +390,14 @@ static void gdn_block(const NnGdn *gdn, float *x, int n)
         const Elem *w = panels + (size_t)p * NR * kpad(c);
         for (int i = 0; i < n; i += MR) {
             int m = n - i < MR ? n - i : MR;
-            gdn_tiles[m - 1][nv - 1](x2 + (size_t)i * c, c, w, c, gdn->packed + p * NR, x + (size_t)i * c + p * NR,
-                                     gdn->inverse, tail);
+            const size_t at = (size_t)i * c + p * NR;
+            gdn_tiles[m - 1][nv - 1](x2 + (size_t)i * c, c, w, c, gdn->packed + p * NR, x + at, y + at, gdn->inverse,
+                                     tail);
         }
     }
 }
 
-void NN_FN(nn_gdn)(const NnGdn *gdn, float *data, int h, int w, int threads)
+void NN_FN(nn_gdn)(const NnGdn *gdn, const float *in, float *out, int h, int w, int threads)
 {
     assert(gdn->packed && gdn->packed_level == NN_LEVEL);
     int c = gdn->channels;
@@ -405,7 +406,7 @@ void NN_FN(nn_gdn)(const NnGdn *gdn, float *data, int h, int w, int threads)
     NN_PARALLEL_FOR(threads < 1 ? 1 : threads)
     for (ptrdiff_t b = 0; b < blocks; b++) {
         ptrdiff_t first = b * block;
-        gdn_block(gdn, data + first * c, (int)(total - first < block ? total - first : block));
+        gdn_block(gdn, in + first * c, out + first * c, (int)(total - first < block ? total - first : block));
     }
 }
 #endif

@@ -57,6 +57,13 @@ int nn_winograd_channel(const NnConv *conv, int c)
     return conv->shuffled ? c % quarter * 4 + c / quarter : c;
 }
 
+/* The same for input channels, when the input is read unshuffled. */
+static int input_channel(const NnConv *conv, int c)
+{
+    const int quarter = conv->cin / 4;
+    return conv->unshuffled ? c % quarter * 4 + c / quarter : c;
+}
+
 /* U[xi][ci][j] = (G g G^T)[xi] for the output channels co0 + j, j < nc, of the chunk, in double and
  * vectorized over j: g is first gathered as gt[ci][tap][j]. */
 static void transform_chunk(const NnConv *conv, const double (*wg)[3], int co0, int nc, float *gt, float *u)
@@ -65,7 +72,8 @@ static void transform_chunk(const NnConv *conv, const double (*wg)[3], int co0, 
     for (int j = 0; j < nc; j++)
         for (int ci = 0; ci < cin; ci++)
             for (int t = 0; t < 9; t++)
-                gt[((size_t)ci * 9 + t) * nc + j] = conv->weight[((size_t)nn_winograd_channel(conv, co0 + j) * cin + ci) * 9 + t];
+                gt[((size_t)ci * 9 + t) * nc + j] =
+                    conv->weight[((size_t)nn_winograd_channel(conv, co0 + j) * cin + input_channel(conv, ci)) * 9 + t];
     for (int ci = 0; ci < cin; ci++) {
         const float *g = gt + (size_t)ci * 9 * nc;
         for (int r = 0; r < WG_T; r++) {

@@ -96,15 +96,21 @@ WG_INLINE void transform_inputs_with(const NnKernels *k, const NnConv *conv, con
     const int cin = conv->cin, kin = bf16 ? cin + (cin & 1) : cin;
     float d[WG_N * WG_CC], t[WG_N * WG_CC], vt[WG_T * WG_CC];
     const ptrdiff_t xs = (ptrdiff_t)WG_CB * kin;
+    /* An unshuffled input is read where nn_pixel_unshuffle2 would take it from: channel q * Q + ch
+     * (permuted, Q = cin / 4) of pixel (y, x) is channel ch of pixel (2y + q / 2, 2x + q % 2). */
+    const int quarter = conv->unshuffled ? cin / 4 : cin;
+    const ptrdiff_t col = conv->unshuffled ? 2 * (ptrdiff_t)quarter : cin, row = (ptrdiff_t)iw * cin;
     for (int b = 0; b < nb; b++) {
         const int y0 = by * WG_M - 1, x0 = (bx0 + b) * WG_M - 1;
-        for (int c0 = 0; c0 < cin; c0 += WG_CC) {
-            const int n = cin - c0 < WG_CC ? cin - c0 : WG_CC;
+        for (int c0 = 0, n; c0 < cin; c0 += n) {
+            const int q = c0 / quarter, ch = c0 % quarter;
+            n = quarter - ch < WG_CC ? quarter - ch : WG_CC;
+            const float *origin = in + (conv->unshuffled ? (q / 2 * 2 * iw + q % 2) * (ptrdiff_t)quarter : 0) + ch;
             if (y0 >= 0 && y0 + WG_T <= ih && x0 >= 0 && x0 + WG_T <= iw) {
                 /* Inside the input: the column pass reads the tile where it is. */
-                const float *tile = in + ((size_t)y0 * iw + x0) * cin + c0;
+                const float *tile = origin + y0 * row + x0 * col;
                 for (int c = 0; c < WG_T; c++) /* columns: t = B^T d */
-                    rows_in(bf16, tile + (size_t)c * cin, (ptrdiff_t)iw * cin, t + c * WG_CC, WG_T * WG_CC, n);
+                    rows_in(bf16, tile + c * col, row, t + c * WG_CC, WG_T * WG_CC, n);
             } else {
                 for (int r = 0; r < WG_T; r++)
                     for (int c = 0; c < WG_T; c++) {
@@ -113,7 +119,7 @@ WG_INLINE void transform_inputs_with(const NnKernels *k, const NnConv *conv, con
                         if (y < 0 || y >= ih || x < 0 || x >= iw)
                             memset(dst, 0, (size_t)n * sizeof(float));
                         else
-                            memcpy(dst, in + ((size_t)y * iw + x) * cin + c0, (size_t)n * sizeof(float));
+                            memcpy(dst, origin + y * row + x * col, (size_t)n * sizeof(float));
                     }
                 for (int c = 0; c < WG_T; c++) /* columns: t = B^T d */
                     rows_in(bf16, d + c * WG_CC, WG_T * WG_CC, t + c * WG_CC, WG_T * WG_CC, n);
