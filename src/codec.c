@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "quant.h"
 #include "refine.h"
 #include "tiles.h"
@@ -542,9 +542,13 @@ static int decode_latents_as(AecimgContext *c, const AecContainer *ct, int plana
     return err;
 }
 
-static uint8_t to_byte(float v)
+/* floor(255 v + 0.5) of v clamped to [0, 1] (NaN to 0), by comparisons and a truncation (the value is
+ * positive), which vectorize, rather than calls of fminf, fmaxf and floorf. */
+static inline uint8_t to_byte(float v)
 {
-    return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 1.0f ? v : 1.0f;
+    return (uint8_t)(int)(v * 255.0f + 0.5f);
 }
 
 /* The kept part of a tile's synthesis output (RGB float covering `from`) -> pixels `to` of the image, in
@@ -555,6 +559,14 @@ static void output_to_image(const float *y, PixelRect from, PixelRect to, Aecimg
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long ty = 0; ty < (long)to.h; ty++) {
         const uint32_t yy = to.y0 + (uint32_t)ty;
+        if (ch == 3) { /* RGB rows are contiguous on both sides */
+            const float *p = y + ((size_t)(yy - from.y0) * from.w + (to.x0 - from.x0)) * 3;
+            uint8_t *o = img->pixels + ((size_t)yy * w + to.x0) * 3;
+#pragma omp simd
+            for (size_t i = 0; i < (size_t)to.w * 3; i++)
+                o[i] = to_byte(p[i]);
+            continue;
+        }
         for (uint32_t xx = to.x0; xx < to.x0 + to.w; xx++) {
             const float *p = y + ((size_t)(yy - from.y0) * from.w + (xx - from.x0)) * 3;
             uint8_t *o = img->pixels + ((size_t)yy * w + xx) * ch;

@@ -130,19 +130,22 @@ static Vector load_vector(const char *rel)
     return v;
 }
 
-/* The C engine against the PyTorch reference on the tiny model, at every compiled kernel level. */
+/* The C engine against the PyTorch reference on the tiny model, at every compiled kernel level: the
+ * float32 levels give the reference's symbols exactly; the bfloat16 level's inner convolutions may move
+ * a latent across a rounding boundary, by one step, and its pixels a little further. */
 static void test_conformance_vectors(void **state)
 {
     (void)state;
-    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const char *levels[] = {"c", "avx2", "avx512", "avx512bf16"};
     static const char *vectors[] = {"tests/vectors/tiny-q0.vec", "tests/vectors/tiny-q37.vec",
                                     "tests/vectors/tiny-q100.vec"};
     char model[1024];
     snprintf(model, sizeof model, "%s", path_of("tests/vectors/tiny.aecm"));
     ModelFile mf;
     assert_int_equal(model_file_load(model, &mf), 0);
-    for (size_t l = 0; l < 3; l++) {
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         setenv("AECIMG_CPU_MAX", levels[l], 1);
+        const int bf16 = l == 3;
         for (size_t i = 0; i < 3; i++) {
             Vector v = load_vector(vectors[i]);
             AecimgContext *ctx = open_ctx(model, (int)v.q, 2);
@@ -151,7 +154,15 @@ static void test_conformance_vectors(void **state)
             size_t size;
             assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
             int32_t *sym = symbols_of(file, size, &mf);
-            assert_memory_equal(sym, v.symbols, (size_t)v.c * v.lh * v.lw * sizeof *sym);
+            const size_t ns = (size_t)v.c * v.lh * v.lw;
+            size_t moved = 0;
+            int farthest = 0;
+            for (size_t k = 0; k < ns; k++) {
+                farthest = abs(sym[k] - v.symbols[k]) > farthest ? abs(sym[k] - v.symbols[k]) : farthest;
+                moved += sym[k] != v.symbols[k];
+            }
+            /* Measured at bfloat16: 0, 1 and 3 of the 108 moved, by one step. */
+            assert_true(farthest <= bf16 && moved * 20 <= ns * (size_t)bf16);
             AecimgImage out;
             assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
             int worst = 0;
@@ -159,10 +170,11 @@ static void test_conformance_vectors(void **state)
                 int d = abs((int)out.pixels[k] - (int)v.decoded[k]);
                 worst = d > worst ? d : worst;
             }
-            /* Float sums in another order may move a sample across a rounding step, no further. */
-            assert_true(worst <= 1);
-            printf("  %s level %s (%s): symbols exact, max pixel difference %d\n", vectors[i], levels[l],
-                   aecimg_cpu_level(ctx), worst);
+            /* Float sums in another order may move a sample across a rounding step, no further; bfloat16
+             * products and moved symbols a few steps. */
+            printf("  %s level %s (%s): %zu of %zu symbols moved, max pixel difference %d\n", vectors[i],
+                   levels[l], aecimg_cpu_level(ctx), moved, ns, worst);
+            assert_true(worst <= (bf16 ? 8 : 1));
             aecimg_image_free(&out);
             free(file);
             free(sym);
@@ -289,14 +301,14 @@ static void test_tile_grid(void **state)
     }
 }
 
-static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img, uint8_t **file, size_t *size,
-                       AecimgImage *out)
+static void code_tiled(const char *model, uint32_t tile, int threads, const AecimgImage *img, uint8_t **file,
+                       size_t *size, AecimgImage *out)
 {
     AecimgSettings s;
     aecimg_default_settings(&s);
     s.model_path = model;
     s.quality = 70;
-    s.threads = 2;
+    s.threads = threads;
     s.tile_size = tile;
     AecimgContext *ctx = NULL;
     assert_int_equal(aecimg_open(&ctx, &s), AECIMG_OK);
@@ -307,11 +319,12 @@ static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img,
 
 /* Tiles as small as one latent (every tile edge cut, halos overlapping several neighbours), sizes that
  * are no multiple of the stride, and tiles larger than the image all give the whole-image bytes and
- * pixels: the halo covers the networks' reach. */
+ * pixels: the halo covers the networks' reach.  Each level, the bfloat16 one included, with 1 to 3
+ * threads. */
 static void test_tiles_identical(void **state)
 {
     (void)state;
-    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const char *levels[] = {"c", "avx2", "avx512", "avx512bf16"};
     static const struct {
         const char *model, *image;
         uint32_t tiles[4];
@@ -320,7 +333,7 @@ static void test_tiles_identical(void **state)
         {"tests/vectors/tiny.aecm", "testimages/ga-64x48.png", {16, 33, 64, 4096}},
         {"models/default.aecm", "testimages/kodim05-crop.png", {64, 100, 128, 256}},
     };
-    for (size_t l = 0; l < 3; l++) {
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         setenv("AECIMG_CPU_MAX", levels[l], 1);
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             char model[1024];
@@ -328,13 +341,13 @@ static void test_tiles_identical(void **state)
             AecimgImage img = load_image(cases[i].image), whole;
             uint8_t *ref;
             size_t ref_size;
-            code_tiled(model, 0, &img, &ref, &ref_size, &whole);
+            code_tiled(model, 0, 2, &img, &ref, &ref_size, &whole);
             size_t n = (size_t)img.width * img.height * img.channels;
             for (size_t t = 0; t < 4; t++) {
                 uint8_t *file;
                 size_t size;
                 AecimgImage out;
-                code_tiled(model, cases[i].tiles[t], &img, &file, &size, &out);
+                code_tiled(model, cases[i].tiles[t], 1 + (int)t % 3, &img, &file, &size, &out);
                 assert_int_equal(size, ref_size);
                 assert_memory_equal(file, ref, size);
                 assert_memory_equal(out.pixels, whole.pixels, n);
@@ -687,15 +700,34 @@ static void test_auto_entropy_fallback(void **state)
     unlink(path);
 }
 
+/* The backward pass's input gradient at kernel level `level` (weight and input as test_refine_gradient
+ * makes them); the level's name goes to *name. */
+static void gradient_at(const ModelFile *mf, int level, const float *x, int h, int w, const float *wt, float *g,
+                        const char **name)
+{
+    NnKernels k;
+    nn_kernels_init(&k, level);
+    *name = k.level;
+    Network net;
+    RefineNet r;
+    assert_int_equal(network_build(&net, mf, MODEL_NET_SYNTHESIS, &k, 1), 0);
+    assert_int_equal(refine_net_build(&r, &net, 1), 0);
+    assert_int_equal(refine_synthesis_gradient(&r, mf, x, h, w, wt, g, 2), 0);
+    refine_net_free(&r);
+    network_free(&net);
+}
+
 /* The synthesis's backward pass against central differences of the forward pass, on the tiny model
- * (convolutions, pixel shuffles and inverse GDN, as the default model). */
+ * (convolutions, pixel shuffles and inverse GDN, as the default model), at the best float32 level; the
+ * bfloat16 level's gradient against that one. */
 static void test_refine_gradient(void **state)
 {
     (void)state;
     ModelFile mf;
     assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    const int best = nn_cpu_detect(), float_level = best < NN_CPU_AVX512 ? best : NN_CPU_AVX512;
     NnKernels k;
-    nn_kernels_init(&k, nn_cpu_detect());
+    nn_kernels_init(&k, float_level);
     Network net;
     assert_int_equal(network_build(&net, &mf, MODEL_NET_SYNTHESIS, &k, 1), 0);
     RefineNet r;
@@ -735,6 +767,22 @@ static void test_refine_gradient(void **state)
     }
     printf("  largest gradient %.3f, worst difference to central differences %.2e\n", largest, worst);
     assert_true(largest > 0.05 && worst < 1e-2 * largest);
+    if (best == NN_CPU_AVX512BF16) {
+        /* bfloat16 products forward and backward (measured: 3.5% of the largest on this toy model). */
+        float *gb = malloc(n_in * sizeof *gb);
+        const char *name;
+        assert_non_null(gb);
+        gradient_at(&mf, NN_CPU_AVX512BF16, x, h, w, wt, gb, &name);
+        assert_string_equal(name, "avx512bf16");
+        double off = 0, big = 0;
+        for (size_t i = 0; i < n_in; i++) {
+            off = fmax(off, fabs((double)gb[i] - g[i]));
+            big = fmax(big, fabs((double)g[i]));
+        }
+        printf("  avx512bf16: worst difference to the float32 gradient %.2e of %.3f\n", off, big);
+        assert_true(off > 0 && off < 8e-2 * big);
+        free(gb);
+    }
     network_workspace_free(&ws);
     free(x);
     free(g);
