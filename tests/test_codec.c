@@ -19,7 +19,7 @@
 #include "model_builder.h"
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "refine.h"
 #include "tiles.h"
 

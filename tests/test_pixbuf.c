@@ -65,7 +65,7 @@ static size_t load_manifest(Entry **entries)
 {
     char *path = data_path("tests/conformance/MANIFEST");
     FILE *f = fopen(path, "r");
-    char line[2048], w[16], h[16], c[16], pixels[80];
+    char line[2048], w[16], h[16], c[16], pixels[80], pixels_bf16[80];
     size_t n = 0;
 
     if (!f)
@@ -76,7 +76,8 @@ static size_t load_manifest(Entry **entries)
             continue;
         *entries = g_renew(Entry, *entries, n + 1);
         Entry *e = &(*entries)[n++];
-        if (sscanf(line, "%255s %63s %15s %15s %15s %79s %79s", e->file, e->expect, w, h, c, pixels, e->icc) != 7)
+        if (sscanf(line, "%255s %63s %15s %15s %15s %79s %79s %79s", e->file, e->expect, w, h, c, pixels, pixels_bf16,
+                   e->icc) != 8)
             fail_msg("malformed MANIFEST line: %s", line);
     }
     fclose(f);
