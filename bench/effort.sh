@@ -7,12 +7,14 @@
 # (anchors) at qualities 0, 25, 50, 75 and 100 into OUT_DIR/eE/; OUT_DIR/summary.md then has one row
 # per level: refinement iterations, mean encode time per image and per megapixel, BD-rate against
 # JPEG and WebP.  Times are the library's encode at the thread count given by $THREADS (default 2).
+# SUMMARY_ONLY=1 rewrites the summary from the levels' existing results.
 set -e
 build=$1 model=$2 out=$3 levels=$4
 shift 4
 threads=${THREADS:-2}
 mkdir -p "$out"
 for e in $levels; do
+    [ -z "$SUMMARY_ONLY" ] || break
     mkdir -p "$out/e$e"
     "$build/tools/aec-bench" --model "$model" --runs 1 -j "$threads" --effort "$e" --codecs aec,jpeg,webp \
         -q 0,25,50,75,100 --out-dir "$out/e$e" "$@" >"$out/e$e/results.txt"

@@ -1,9 +1,14 @@
-/* fma_peak.c: the CPU's fp32 peak at each kernel level, measured as a loop of independent
- * multiply-adds on registers: enough accumulators to cover the FMA latency on every port, no memory
- * traffic.  No real kernel can beat it, so kernel_bench reports kernels as a fraction of it.
+/* fma_peak.c: the CPU's peak at each kernel level, measured as a loop of independent multiply-adds on
+ * registers: enough accumulators to cover the latency on every port, no memory traffic.  fp32 FMAs up
+ * to avx512; at avx512bf16, vdpbf16ps (two bfloat16 products per lane, summed into float32: 4 FLOPs).
+ * No real kernel can beat it, so kernel_bench reports kernels as a fraction of it.
  *
  * Each function carries its own target attribute, so one file holds all levels; only the level the
  * CPU supports is ever called (kernel_bench asks nn_cpu_detect). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <math.h>
 #include <time.h>
 #ifdef _OPENMP
@@ -71,6 +76,26 @@ TARGET("avx512f") static double avx512_loop(void)
     sink = _mm512_reduce_add_ps(acc[0]);
     return 2.0 * 16 * ACC_AVX512 * ITERS;
 }
+
+#if HAVE_AVX512BF16
+/* acc grows by 2 * 2^-20 per step: far from overflow after ITERS steps. */
+TARGET("avx512f,avx512bf16") static double avx512bf16_loop(void)
+{
+    __m512 acc[ACC_AVX512];
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3580); /* 2^-20 in bfloat16 */
+    const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80); /* 1 */
+    for (int i = 0; i < ACC_AVX512; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    for (long n = 0; n < ITERS; n++)
+#pragma GCC unroll 32
+        for (int i = 0; i < ACC_AVX512; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    for (int i = 1; i < ACC_AVX512; i++)
+        acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    sink = _mm512_reduce_add_ps(acc[0]);
+    return 4.0 * 16 * ACC_AVX512 * ITERS;
+}
+#endif
 #else
 static double scalar_loop(void)
 {
@@ -87,7 +112,11 @@ static double scalar_loop(void)
 static double run_level(int level)
 {
 #ifdef HAVE_X86
-    if (level == 2)
+#if HAVE_AVX512BF16
+    if (level == 3)
+        return avx512bf16_loop();
+#endif
+    if (level >= 2)
         return avx512_loop();
     if (level == 1)
         return avx2_loop();

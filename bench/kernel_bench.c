@@ -3,8 +3,10 @@
  *
  * Usage: kernel_bench MODEL.aecm [WIDTH HEIGHT [THREADS [LOWEST_LEVEL]]]
  *
- * Every kernel level from LOWEST_LEVEL (c, avx2 or avx512; default c) up to the best this CPU has
- * (capped by AECIMG_CPU_MAX) is measured.  Layers see the shapes they have when the model codes a WIDTH x HEIGHT image (default 768 x 512,
+ * Every kernel level from LOWEST_LEVEL (c, avx2, avx512 or avx512bf16; default c) up to the best this
+ * CPU has (capped by AECIMG_CPU_MAX) is measured.  At avx512bf16 the layers that run with bfloat16
+ * products (marked bf16) are compared with the vdpbf16ps peak, the others with the fp32 FMA peak.
+ * Layers see the shapes they have when the model codes a WIDTH x HEIGHT image (default 768 x 512,
  * Kodak) as one tile, on random data.  A layer's FLOPs are 2 * cin * cout * k^2 per output pixel
  * for a convolution and 2 * c^2 per pixel for GDN (the matrix product; the square root and the
  * division are not counted).  Winograd layers do fewer multiply-adds than that: "GFLOP/s" counts the
@@ -22,7 +24,7 @@
 
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 
 double fma_peak_gflops(int level, int threads); /* fma_peak.c */
 
@@ -65,7 +67,7 @@ static void run_once(const Job *j)
             exit(1);
         }
     } else
-        j->k->gdn(&j->layer->gdn, j->src, j->in.h, j->in.w, j->threads);
+        nn_gdn(j->k, &j->layer->gdn, j->src, j->in.h, j->in.w, j->threads);
 }
 
 /* Seconds per run: the best of five timings of enough runs to fill 0.2 s. */
@@ -112,7 +114,8 @@ static double executed_flops(const NetLayer *l, Shape in, Shape out)
 
 /* Times every conv and GDN layer of one network; adds its direct-equivalent FLOPs, executed FLOPs
  * and seconds to sums[0..2]. */
-static void bench_network(const Network *n, const char *name, Shape s, int threads, double peak, double sums[3])
+static void bench_network(const Network *n, const char *name, Shape s, int threads, const double peaks[4],
+                          double sums[4])
 {
     for (uint32_t i = 0; i < n->layer_count; i++) {
         const NetLayer *l = &n->layers[i];
@@ -122,17 +125,21 @@ static void bench_network(const Network *n, const char *name, Shape s, int threa
             Job j = {n->kernels, l, s, random_floats(in_n), random_floats(out_n), threads};
             double t = seconds_per_run(&j), f = layer_flops(l, s, out), g = f / t * 1e-9;
             double x = executed_flops(l, s, out) / t * 1e-9;
+            const int bf16 = l->op == MODEL_OP_CONV ? l->conv.bf16 : l->gdn.bf16;
+            const int cpu = n->kernels->cpu;
+            const double peak = peaks[bf16 ? NN_CPU_AVX512BF16 : cpu < NN_CPU_AVX512 ? cpu : NN_CPU_AVX512];
             char what[64];
             if (l->op == MODEL_OP_CONV)
-                snprintf(what, sizeof what, "conv%dx%d/%d %d->%d%s", l->conv.k, l->conv.k, l->conv.stride, s.c, out.c,
-                         l->conv.block > 1 ? " winograd" : "");
+                snprintf(what, sizeof what, "conv%dx%d/%d %d->%d%s%s", l->conv.k, l->conv.k, l->conv.stride, s.c,
+                         out.c, l->conv.block > 1 ? " winograd" : "", bf16 ? " bf16" : "");
             else
-                snprintf(what, sizeof what, "%s %d", l->op == MODEL_OP_GDN ? "gdn" : "igdn", s.c);
+                snprintf(what, sizeof what, "%s %d%s", l->op == MODEL_OP_GDN ? "gdn" : "igdn", s.c, bf16 ? " bf16" : "");
             printf("| %s | %s %u | %s | %dx%d | %.2f | %.2f | %.1f | %.1f | %.0f%% |\n", n->kernels->level, name, i,
                    what, s.w, s.h, f * 1e-9, t * 1e3, g, x, 100 * x / peak);
             sums[0] += f;
             sums[1] += executed_flops(l, s, out);
             sums[2] += t;
+            sums[3] += executed_flops(l, s, out) * 1e-9 / peak; /* seconds at the peak */
             free(j.src);
             free(j.dst);
         }
@@ -148,8 +155,8 @@ int main(int argc, char **argv)
     }
     int width = argc > 3 ? atoi(argv[2]) : 768, height = argc > 3 ? atoi(argv[3]) : 512;
     int threads = argc > 4 ? atoi(argv[4]) : 1, lowest = NN_CPU_C;
-    static const char *const names[] = {"c", "avx2", "avx512"};
-    for (int i = 0; argc > 5 && i < 3; i++)
+    static const char *const names[] = {"c", "avx2", "avx512", "avx512bf16"};
+    for (int i = 0; argc > 5 && i < 4; i++)
         if (!strcmp(argv[5], names[i]))
             lowest = i;
     ModelFile m;
@@ -158,21 +165,25 @@ int main(int argc, char **argv)
         return 1;
     }
     const int best = nn_cpu_detect();
-    double peaks[3] = {0, 0, 0};
+    double peaks[4] = {0, 0, 0, 0};
     printf("## FMA peak, %d thread(s)\n\n| level | GFLOP/s |\n|---|---:|\n", threads);
     for (int level = lowest; level <= best; level++) {
         peaks[level] = fma_peak_gflops(level, threads);
-        printf("| %s | %.1f |\n", level == 0 ? "scalar" : level == 1 ? "avx2" : "avx512", peaks[level]);
+        printf("| %s | %.1f |\n", level == 0 ? "scalar" : names[level], peaks[level]);
     }
-    const double peak = peaks[best];
-    printf("\n## Layers of %s coding %dx%d, %d thread(s); %% of the %.1f GFLOP/s peak\n\n", m.name, width, height,
-           threads, peak);
+    if (best == NN_CPU_AVX512BF16 && lowest == best) { /* its float layers run at avx512 */
+        peaks[NN_CPU_AVX512] = fma_peak_gflops(NN_CPU_AVX512, threads);
+        printf("| %s | %.1f |\n", names[NN_CPU_AVX512], peaks[NN_CPU_AVX512]);
+    }
+    printf("\n## Layers of %s coding %dx%d, %d thread(s); %% of the level's peak (bf16 layers: of the "
+           "vdpbf16ps peak)\n\n",
+           m.name, width, height, threads);
     printf("| level | layer | op | input WxH | GFLOP | ms | GFLOP/s | executed GFLOP/s | of peak |\n"
            "|---|---|---|---|---:|---:|---:|---:|---:|\n");
     const uint32_t st = m.stride;
     const Shape image = {(int)((height + st - 1) / st * st), (int)((width + st - 1) / st * st), (int)m.image_channels};
     const Shape latent = {image.h / (int)st, image.w / (int)st, (int)m.latent_channels};
-    double totals[3][2][3] = {{{0}}};
+    double totals[4][2][4] = {{{0}}};
     for (int level = lowest; level <= best; level++) {
         NnKernels k;
         nn_kernels_init(&k, level);
@@ -182,8 +193,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "kernel_bench: out of memory\n");
             return 1;
         }
-        bench_network(&a, "analysis", image, threads, peak, totals[level][0]);
-        bench_network(&s, "synthesis", latent, threads, peak, totals[level][1]);
+        bench_network(&a, "analysis", image, threads, peaks, totals[level][0]);
+        bench_network(&s, "synthesis", latent, threads, peaks, totals[level][1]);
         network_free(&a);
         network_free(&s);
     }
@@ -194,7 +205,7 @@ int main(int argc, char **argv)
             double f = totals[level][net][0], x = totals[level][net][1] / totals[level][net][2] * 1e-9;
             double t = totals[level][net][2];
             printf("| %s | %s | %.2f | %.1f | %.1f | %.1f | %.0f%% |\n", names[level], net ? "synthesis" : "analysis",
-                   f * 1e-9, t * 1e3, f / t * 1e-9, x, 100 * x / peak);
+                   f * 1e-9, t * 1e3, f / t * 1e-9, x, 100 * totals[level][net][3] / t);
         }
     model_file_free(&m);
     return 0;

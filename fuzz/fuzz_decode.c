@@ -1,12 +1,15 @@
 /* fuzz_decode.c: .aec parsing and full decoding with the tiny model.
  *
- * Every input goes through aecimg_read_info (the container alone) and aecimg_decode (container,
- * model checks, entropy stage, synthesis, alpha, ICC).  The two must agree: a file the container
- * reader refuses cannot decode, and a decoded image has the size and channels the header says.
+ * Every input goes through aecimg_read_info and aecimg_read_icc (the container alone),
+ * aecimg_decode_latents (container, model checks, entropy stage, quantizer) and aecimg_decode (all that,
+ * synthesis, alpha, ICC).  They must agree: a file the container reader refuses cannot decode, a decoded
+ * image has the size and channels the header says, and a file that decodes has finite latents of the
+ * header's shape.
  *
  * Every chunk carries a CRC-32, which random changes almost never keep right, so each input is
  * decoded twice: as it is (the framing and CRC checks), and with the CRC of every complete chunk
  * recomputed, so that the chunk parsers and the entropy stages see the mutated bytes. */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -39,6 +42,7 @@ static int repair_crcs(uint8_t *data, size_t size)
 }
 
 static void check_decode(const uint8_t *data, size_t size);
+static int check_latents(const uint8_t *data, size_t size, const AecimgInfo *info, int info_err);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -62,9 +66,15 @@ static void check_decode(const uint8_t *data, size_t size)
     int info_err = aecimg_read_info(data, size, &info);
     if (info_err > 0)
         abort();
+    const uint8_t *icc;
+    size_t icc_size;
+    if (aecimg_read_icc(data, size, &icc, &icc_size) != info_err ||
+        (info_err == 0 && icc_size != info.icc_size) || (!icc) != (icc_size == 0))
+        abort();
+    int latents_err = check_latents(data, size, &info, info_err);
     AecimgImage img;
     int err = aecimg_decode(ctx, data, size, &img);
-    if (err > 0 || (err == 0 && info_err != 0))
+    if (err > 0 || (err == 0 && (info_err != 0 || latents_err != 0)))
         abort();
     if (err < 0) {
         /* A failed decode leaves an empty image. */
@@ -77,4 +87,26 @@ static void check_decode(const uint8_t *data, size_t size)
         abort();
     fuzz_touch_image(&img);
     aecimg_image_free(&img);
+}
+
+/* The latents: an error leaves a zeroed tensor; success needs a valid container and gives its shape. */
+static int check_latents(const uint8_t *data, size_t size, const AecimgInfo *info, int info_err)
+{
+    AecimgLatents lat;
+    int err = aecimg_decode_latents(ctx, data, size, &lat);
+    if (err > 0 || (err == 0 && info_err != 0))
+        abort();
+    if (err < 0) {
+        if (lat.data || lat.channels || lat.height || lat.width)
+            abort();
+        return err;
+    }
+    if (lat.channels != info->latent_channels || lat.height != info->latent_height ||
+        lat.width != info->latent_width)
+        abort();
+    for (size_t i = 0; i < (size_t)lat.channels * lat.height * lat.width; i++)
+        if (!isfinite(lat.data[i]))
+            abort();
+    aecimg_latents_free(&lat);
+    return 0;
 }

@@ -12,7 +12,7 @@
 
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "sha256.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

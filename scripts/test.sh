@@ -4,7 +4,8 @@
 #   build-asan/  make check again with AddressSanitizer and UndefinedBehaviorSanitizer, leaks included
 #   build-fuzz/  each libFuzzer harness over its corpus, then 10 s of fuzzing (when clang has libFuzzer)
 #   valgrind     the command-line tools under memcheck (when valgrind is installed)
-#   make distcheck
+#   python       the aecimg package pip-installed into a fresh venv, its pytest tests against build/
+#   make distcheck, whose make installcheck tries the plugins on the installed prefix
 # Build directories are reused when they exist.  The last line sums up the make check results.
 set -e
 cd "$(dirname "$0")/.."
@@ -73,6 +74,10 @@ fi
 start=$(now)
 sh scripts/valgrind-cli.sh build
 echo "valgrind: $(($(now) - start)) s"
+
+start=$(now)
+sh scripts/python-test.sh build
+echo "python: $(($(now) - start)) s"
 
 start=$(now)
 (cd build && make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # valgrind-cli.sh: aec-encode and aec-decode under valgrind's memcheck, on a few small images with
 # the tiny test model: both entropy stages, gray, gray+alpha, RGBA, an ICC profile, 16-bit and JPEG
-# input, and damaged .aec files of the conformance corpus (the error paths).  Any memcheck error
-# or definite leak fails the run.
+# input, --latents, and damaged .aec files of the conformance corpus (the error paths).  Any memcheck
+# error or definite leak fails the run.
 # Usage: sh scripts/valgrind-cli.sh [BUILDDIR]   (default build/; a plain, non-sanitizer build)
 set -e
 LC_ALL=C
@@ -58,6 +58,10 @@ for spec in "rgb-31x17.png zstd" "rgb-31x17.png rans" "gray-28x28.png auto" "ga-
     expect 0 "$enc" -j 2 --quiet --entropy "$2" -o "$tmp/$1.$2.aec" "$images/$1"
     expect 0 "$dec" -j 2 --quiet -o "$tmp/$1.$2.png" "$tmp/$1.$2.aec"
 done
+# --latents: a second output, written beside the image, and left out when the decode fails.
+expect 0 "$dec" -j 2 --quiet -o "$tmp/lat.png" --latents "$tmp/lat.npy" "$tmp/ga-64x48.png.rans.aec"
+expect 1 "$dec" --quiet -o "$tmp/lat-err.png" --latents "$tmp/lat-err.npy" \
+    "$top/tests/conformance/err-crc-payload.aec"
 for f in err-crc-payload err-zstd-checksum err-rans-payload err-alph-not-zstd err-truncated-payload \
     err-model-hash err-65535x65535; do
     expect 1 "$dec" --quiet -o "$tmp/$f.png" "$top/tests/conformance/$f.aec"

@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "model_file.h"
 #include "network.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "quant.h"
 #include "refine.h"
 #include "tiles.h"
@@ -43,6 +43,7 @@ struct AecimgContext {
     int refine_ready;
     NetWorkspace work;
     int threads;
+    int effort; /* encoder effort level, 0..AECIMG_EFFORT_MAX */
 };
 
 void aecimg_default_settings(AecimgSettings *s)
@@ -54,13 +55,11 @@ void aecimg_default_settings(AecimgSettings *s)
     s->max_pixels = AECIMG_DEFAULT_MAX_PIXELS;
     s->tile_size = AECIMG_TILE_DEFAULT;
     s->roles = AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE;
-    s->effort = AECIMG_EFFORT_DEFAULT;
 }
 
-/* Refinement iterations of each effort level.  Below about 8 iterations the annealing has no room and
- * the file gets worse than plain rounding (bench/effort.md); each level above costs about as much
- * again as the one below adds. */
-static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 8, 12, 16, 20, 25, 30, 35, 40, 45};
+/* Refinement iterations of each effort level (bench/effort.md): the gain per iteration falls as they
+ * add up, so the levels space them wider at the top. */
+static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 2, 3, 4, 6, 8, 12, 20, 30, 45};
 
 int aecimg_effort_refine(int effort)
 {
@@ -69,9 +68,9 @@ int aecimg_effort_refine(int effort)
 }
 
 /* The refinement iterations an encode runs: the expert knob if set, else the effort level's. */
-static int refine_iterations(const AecimgSettings *s)
+static int refine_iterations(const AecimgContext *c)
 {
-    return s->refine > 0 ? s->refine : effort_refine_iterations[s->effort];
+    return c->settings.refine > 0 ? c->settings.refine : effort_refine_iterations[c->effort];
 }
 
 static char *join_path(const char *dir, const char *file)
@@ -119,7 +118,6 @@ static int check_settings(const AecimgSettings *s)
     RETURN_ERROR_IF(s->max_pixels == 0, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->roles & ~(AECIMG_ROLE_ENCODE | AECIMG_ROLE_DECODE), AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(s->refine < 0 || s->refine > AECIMG_REFINE_MAX, AECIMG_ERR_INVALID_ARGUMENT);
-    RETURN_ERROR_IF(s->effort < 0 || s->effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
     return 0;
 }
 
@@ -179,6 +177,7 @@ int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
     c->settings = *s;
     c->settings.model_path = NULL;
     c->threads = thread_count(s->threads);
+    c->effort = AECIMG_EFFORT_DEFAULT;
     c->model_path = resolve_model_path(s);
     int err = c->model_path ? open_model(c) : AECIMG_ERR_NO_MEMORY;
     if (err < 0) {
@@ -239,7 +238,7 @@ int aecimg_set_entropy(AecimgContext *ctx, int entropy)
 int aecimg_set_effort(AecimgContext *ctx, int effort)
 {
     RETURN_ERROR_IF(!ctx || effort < 0 || effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
-    ctx->settings.effort = effort;
+    ctx->effort = effort;
     return 0;
 }
 
@@ -392,7 +391,7 @@ static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r,
         const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
-        err = refine_tile(&c->refine, &c->model, c->settings.quality, refine_iterations(&c->settings),
+        err = refine_tile(&c->refine, &c->model, c->settings.quality, refine_iterations(c),
                           encode_stage(c) == AECIMG_ENTROPY_CTX, &rt, out, c->threads);
     }
     free(pixels);
@@ -417,7 +416,7 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
     image_to_input(img, r, x, c->threads);
     FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
-    if (refine_iterations(&c->settings) > 0)
+    if (refine_iterations(c) > 0)
         FORWARD_IF_ERROR(refine_latents(c, img, r, t, &latents, &refined));
     const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
                              (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
@@ -519,7 +518,9 @@ static int check_against_model(const AecimgContext *c, const AecContainer *ct)
     return 0;
 }
 
-static int decode_latents(AecimgContext *c, const AecContainer *ct, float **latents)
+/* Entropy-decodes a checked container's symbols and dequantizes them into a malloc'd tensor, HWC for the
+ * synthesis transform or channel-planar (CHW) for aecimg_decode_latents. */
+static int decode_latents_as(AecimgContext *c, const AecContainer *ct, int planar, float **latents)
 {
     const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
     int32_t *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
@@ -529,7 +530,9 @@ static int decode_latents(AecimgContext *c, const AecContainer *ct, float **late
         EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
         err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, symbols);
     }
-    if (err == 0)
+    if (err == 0 && planar)
+        quant_inverse_planar(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
+    else if (err == 0)
         quant_inverse(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
     free(symbols);
     if (err < 0) {
@@ -539,9 +542,13 @@ static int decode_latents(AecimgContext *c, const AecContainer *ct, float **late
     return err;
 }
 
-static uint8_t to_byte(float v)
+/* floor(255 v + 0.5) of v clamped to [0, 1] (NaN to 0), by comparisons and a truncation (the value is
+ * positive), which vectorize, rather than calls of fminf, fmaxf and floorf. */
+static inline uint8_t to_byte(float v)
 {
-    return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 1.0f ? v : 1.0f;
+    return (uint8_t)(int)(v * 255.0f + 0.5f);
 }
 
 /* The kept part of a tile's synthesis output (RGB float covering `from`) -> pixels `to` of the image, in
@@ -552,6 +559,14 @@ static void output_to_image(const float *y, PixelRect from, PixelRect to, Aecimg
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long ty = 0; ty < (long)to.h; ty++) {
         const uint32_t yy = to.y0 + (uint32_t)ty;
+        if (ch == 3) { /* RGB rows are contiguous on both sides */
+            const float *p = y + ((size_t)(yy - from.y0) * from.w + (to.x0 - from.x0)) * 3;
+            uint8_t *o = img->pixels + ((size_t)yy * w + to.x0) * 3;
+#pragma omp simd
+            for (size_t i = 0; i < (size_t)to.w * 3; i++)
+                o[i] = to_byte(p[i]);
+            continue;
+        }
         for (uint32_t xx = to.x0; xx < to.x0 + to.w; xx++) {
             const float *p = y + ((size_t)(yy - from.y0) * from.w + (xx - from.x0)) * 3;
             uint8_t *o = img->pixels + ((size_t)yy * w + xx) * ch;
@@ -589,7 +604,7 @@ static int decode_image(AecimgContext *c, const AecContainer *ct, AecimgImage *i
 {
     float *latents = NULL;
     FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
-    FORWARD_IF_ERROR(decode_latents(c, ct, &latents));
+    FORWARD_IF_ERROR(decode_latents_as(c, ct, 0, &latents));
     img->width = ct->width;
     img->height = ct->height;
     img->channels = ct->channels;
@@ -677,23 +692,66 @@ static int switch_to_installed_model(AecimgContext *c, const uint8_t hash[32])
     return 0;
 }
 
+/* Reads a file's container into a malloc'd *ct and checks it against the loaded model, switching to
+ * the installed model the file names if the loaded one does not decode it. */
+static int read_checked(AecimgContext *c, const uint8_t *data, size_t size, AecContainer **ct)
+{
+    *ct = malloc(sizeof **ct);
+    RETURN_ERROR_IF(!*ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, c->settings.max_pixels, *ct);
+    if (err == 0 && !model_file_decodes(&c->model, (*ct)->model_hash))
+        err = switch_to_installed_model(c, (*ct)->model_hash);
+    if (err == 0)
+        err = check_against_model(c, *ct);
+    if (err < 0) {
+        free(*ct);
+        *ct = NULL;
+    }
+    return err;
+}
+
 int aecimg_decode(AecimgContext *c, const uint8_t *data, size_t size, AecimgImage *img)
 {
     RETURN_ERROR_IF(!c || !data || !img, AECIMG_ERR_INVALID_ARGUMENT);
     memset(img, 0, sizeof *img);
-    AecContainer *ct = malloc(sizeof *ct);
-    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
-    int err = container_read(data, size, c->settings.max_pixels, ct);
-    if (err == 0 && !model_file_decodes(&c->model, ct->model_hash))
-        err = switch_to_installed_model(c, ct->model_hash);
-    if (err == 0)
-        err = check_against_model(c, ct);
+    AecContainer *ct;
+    int err = read_checked(c, data, size, &ct);
     if (err == 0)
         err = decode_image(c, ct, img);
     free(ct);
     if (err < 0)
         aecimg_image_free(img);
     return err;
+}
+
+int aecimg_decode_latents(AecimgContext *c, const uint8_t *data, size_t size, AecimgLatents *latents)
+{
+    RETURN_ERROR_IF(!latents, AECIMG_ERR_INVALID_ARGUMENT);
+    memset(latents, 0, sizeof *latents);
+    RETURN_ERROR_IF(!c || !data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct;
+    FORWARD_IF_ERROR(read_checked(c, data, size, &ct));
+    int err = decode_latents_as(c, ct, 1, &latents->data);
+    if (err == 0) {
+        latents->channels = ct->latent_channels;
+        latents->height = ct->latent_height;
+        latents->width = ct->latent_width;
+    }
+    free(ct);
+    return err;
+}
+
+void aecimg_latents_free(AecimgLatents *latents)
+{
+    if (!latents)
+        return;
+    free(latents->data);
+    memset(latents, 0, sizeof *latents);
+}
+
+void aecimg_free(void *p)
+{
+    free(p);
 }
 
 int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info)
@@ -721,6 +779,23 @@ int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info)
         info->icc_size = ct->icc_size;
         memcpy(info->model_name, ct->model_name, sizeof info->model_name);
         memcpy(info->model_hash, ct->model_hash, 32);
+    }
+    free(ct);
+    return err;
+}
+
+int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t **icc, size_t *icc_size)
+{
+    RETURN_ERROR_IF(!icc || !icc_size, AECIMG_ERR_INVALID_ARGUMENT);
+    *icc = NULL;
+    *icc_size = 0;
+    RETURN_ERROR_IF(!data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct = malloc(sizeof *ct);
+    RETURN_ERROR_IF(!ct, AECIMG_ERR_NO_MEMORY);
+    int err = container_read(data, size, UINT64_MAX, ct);
+    if (err == 0 && ct->icc) {
+        *icc = ct->icc;
+        *icc_size = ct->icc_size;
     }
     free(ct);
     return err;

@@ -1,14 +1,25 @@
 /* model_file.c: reads an aec model file, checks every size, shape and checksum before use. */
+#define _DEFAULT_SOURCE /* MAP_POPULATE */
 #include "model_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define MODEL_X86 1
+#else
+#define MODEL_X86 0
+#endif
 
 #include "internal.h"
-#include "nn.h"
+#include "nn/nn.h"
 #include "sha256.h"
 
 #define SECTION_COUNT 5
@@ -51,18 +62,62 @@ static float f32_from_bits(uint32_t bits)
     return f;
 }
 
+/* Exact for every finite half, subnormals included (Giesen's conversion): the exponent is rebased,
+ * and a subnormal is renormalized by subtracting the magic value its bits were offset by. */
 static float f32_from_f16(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    int exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ff;
-    if (exp == 0x1f)
-        return f32_from_bits(sign | 0x7f800000u | mant << 13);
-    if (exp == 0) {
-        float v = ldexpf((float)mant, -24); /* subnormal (or zero) */
-        return sign ? -v : v;
+    const uint32_t shifted_exp = 0x7c00u << 13;
+    uint32_t o = (uint32_t)(h & 0x7fff) << 13, exp = o & shifted_exp;
+    o += (uint32_t)(127 - 15) << 23;
+    float f;
+    if (exp == shifted_exp) {
+        o += (uint32_t)(128 - 16) << 23; /* infinity or NaN */
+        f = f32_from_bits(o);
+    } else if (exp == 0) {
+        f = f32_from_bits(o + (1u << 23)) - f32_from_bits(113u << 23);
+    } else {
+        f = f32_from_bits(o);
     }
-    return f32_from_bits(sign | (uint32_t)(exp + 112) << 23 | mant << 13);
+    return (h & 0x8000) ? -f : f;
+}
+
+/* Little-endian halves to floats; 0, or -1 if one of them is infinite or NaN. */
+static int halves_to_floats_c(const uint8_t *p, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        if ((h & 0x7c00) == 0x7c00)
+            return -1;
+        out[i] = f32_from_f16(h);
+    }
+    return 0;
+}
+
+#if MODEL_X86
+/* The same with F16C, eight at a time (vcvtph2ps is exact). */
+__attribute__((target("avx,f16c"))) static int halves_to_floats_f16c(const uint8_t *p, size_t n, float *out)
+{
+    size_t i = 0;
+    __m128i bad = _mm_setzero_si128();
+    const __m128i exp = _mm_set1_epi16(0x7c00);
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(h, exp), exp));
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    }
+    if (_mm_movemask_epi8(bad))
+        return -1;
+    return halves_to_floats_c(p + 2 * i, n - i, out + i);
+}
+#endif
+
+static int halves_to_floats(const uint8_t *p, size_t n, float *out)
+{
+#if MODEL_X86
+    if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+        return halves_to_floats_f16c(p, n, out);
+#endif
+    return halves_to_floats_c(p, n, out);
 }
 
 static int find_sections(const uint8_t *data, size_t size, Section sec[SECTION_COUNT])
@@ -156,7 +211,8 @@ static int parse_meta(const Section *s, ModelFile *m)
     return parse_decoder_identity(m);
 }
 
-static int parse_tensor(Reader *r, ModelTensor *t)
+/* A tensor's header; its raw values stay in the file (*raw, *type) until parse_tensors converts them. */
+static int parse_tensor(Reader *r, ModelTensor *t, const uint8_t **raw, int *type)
 {
     const uint8_t *p;
     FORWARD_IF_ERROR(take(r, 2, &p));
@@ -166,9 +222,9 @@ static int parse_tensor(Reader *r, ModelTensor *t)
     memcpy(t->name, p, name_len);
     t->name[name_len] = '\0';
     FORWARD_IF_ERROR(take(r, 2, &p));
-    int type = p[0];
+    *type = p[0];
     t->ndim = p[1];
-    RETURN_ERROR_IF(type != 1 && type != 2, AECIMG_ERR_MODEL_INVALID);
+    RETURN_ERROR_IF(*type != 1 && *type != 2, AECIMG_ERR_MODEL_INVALID);
     RETURN_ERROR_IF(t->ndim < 1 || t->ndim > 4, AECIMG_ERR_MODEL_INVALID);
     size_t count = 1;
     for (uint32_t d = 0; d < t->ndim; d++) {
@@ -177,35 +233,57 @@ static int parse_tensor(Reader *r, ModelTensor *t)
         count *= t->dims[d];
         RETURN_ERROR_IF(count > (1u << 28), AECIMG_ERR_MODEL_INVALID);
     }
-    size_t elem = type == 1 ? 4 : 2;
-    FORWARD_IF_ERROR(take(r, count * elem, &p));
+    size_t elem = *type == 1 ? 4 : 2;
+    FORWARD_IF_ERROR(take(r, count * elem, raw));
     t->count = count;
-    t->data = malloc(count * sizeof(float));
-    RETURN_ERROR_IF(!t->data, AECIMG_ERR_NO_MEMORY);
-    for (size_t i = 0; i < count; i++) {
-        float v = type == 1 ? f32_from_bits(load_le32(p + 4 * i))
-                            : f32_from_f16((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    return 0;
+}
+
+static int convert_tensor(ModelTensor *t, const uint8_t *raw, int type)
+{
+    if (type == 2)
+        return halves_to_floats(raw, t->count, t->data) < 0 ? AECIMG_ERR_MODEL_INVALID : 0;
+    for (size_t i = 0; i < t->count; i++) {
+        const float v = f32_from_bits(load_le32(raw + 4 * i));
         RETURN_ERROR_IF(!isfinite(v), AECIMG_ERR_MODEL_INVALID);
         t->data[i] = v;
     }
     return 0;
 }
 
+/* Headers first, then every tensor's floats into one array (nn_alloc_packed: zero pages from the kernel,
+ * huge pages where they fit), so that converting the weights costs a few page faults, not thousands. */
 static int parse_tensors(const Section *s, ModelFile *m)
 {
     Reader r = {s->data, s->size};
     FORWARD_IF_ERROR(take_u32(&r, &m->tensor_count));
     RETURN_ERROR_IF(m->tensor_count < 1 || m->tensor_count > MODEL_MAX_TENSORS, AECIMG_ERR_MODEL_INVALID);
     m->tensors = calloc(m->tensor_count, sizeof *m->tensors);
-    RETURN_ERROR_IF(!m->tensors, AECIMG_ERR_NO_MEMORY);
-    for (uint32_t i = 0; i < m->tensor_count; i++) {
-        FORWARD_IF_ERROR(parse_tensor(&r, &m->tensors[i]));
+    const uint8_t **raw = calloc(m->tensor_count, sizeof *raw);
+    int *type = calloc(m->tensor_count, sizeof *type);
+    int err = m->tensors && raw && type ? 0 : AECIMG_ERR_NO_MEMORY;
+    size_t total = 0;
+    for (uint32_t i = 0; err == 0 && i < m->tensor_count; i++) {
+        err = parse_tensor(&r, &m->tensors[i], &raw[i], &type[i]);
+        total += err == 0 ? m->tensors[i].count : 0;
         size_t used = s->size - r.left;
         const uint8_t *pad;
-        FORWARD_IF_ERROR(take(&r, (4 - used % 4) % 4, &pad));
+        if (err == 0)
+            err = take(&r, (4 - used % 4) % 4, &pad);
     }
-    RETURN_ERROR_IF(r.left != 0, AECIMG_ERR_MODEL_INVALID);
-    return 0;
+    if (err == 0 && r.left != 0)
+        err = AECIMG_ERR_MODEL_INVALID;
+    if (err == 0 && !(m->arena = nn_alloc_packed(total * sizeof(float))))
+        err = AECIMG_ERR_NO_MEMORY;
+    size_t at = 0;
+    for (uint32_t i = 0; err == 0 && i < m->tensor_count; i++) {
+        m->tensors[i].data = m->arena + at;
+        at += m->tensors[i].count;
+        err = convert_tensor(&m->tensors[i], raw[i], type[i]);
+    }
+    free(raw);
+    free(type);
+    return err;
 }
 
 static int tensor_has_shape(const ModelTensor *t, uint32_t ndim, const uint32_t *dims)
@@ -399,36 +477,54 @@ int model_file_parse(const uint8_t *data, size_t size, ModelFile *m)
     return err;
 }
 
+/* The file mapped rather than read: the page cache's pages, mapped in one go, instead of a copy into
+ * fresh memory that faults page by page.  Where it cannot be mapped it is read. */
+static int load_read(int fd, size_t size, ModelFile *m)
+{
+    uint8_t *buf = malloc(size ? size : 1);
+    RETURN_ERROR_IF(!buf, AECIMG_ERR_NO_MEMORY);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    int err = got == size ? model_file_parse(buf, size, m) : AECIMG_ERR_IO;
+    free(buf);
+    return err;
+}
+
 int model_file_load(const char *path, ModelFile *m)
 {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return errno == ENOENT ? AECIMG_ERR_MODEL_NOT_FOUND : AECIMG_ERR_IO;
-    uint8_t *buf = NULL;
-    size_t size = 0;
-    int err = AECIMG_ERR_IO;
-    long len;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        err = len > MAX_MODEL_FILE_SIZE ? AECIMG_ERR_MODEL_INVALID : AECIMG_OK;
-        size = (size_t)len;
-        if (err == AECIMG_OK && !(buf = malloc(size ? size : 1)))
-            err = AECIMG_ERR_NO_MEMORY;
-        if (err == AECIMG_OK && fread(buf, 1, size, f) != size)
-            err = AECIMG_ERR_IO;
+    struct stat st;
+    int err = fstat(fd, &st) == 0 && st.st_size >= 0 ? AECIMG_OK : AECIMG_ERR_IO;
+    if (err == AECIMG_OK && (uint64_t)st.st_size > MAX_MODEL_FILE_SIZE)
+        err = AECIMG_ERR_MODEL_INVALID;
+    if (err == AECIMG_OK) {
+        const size_t size = (size_t)st.st_size;
+        void *map = size && S_ISREG(st.st_mode) ? mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+                                                : MAP_FAILED;
+        if (map != MAP_FAILED) {
+            err = model_file_parse(map, size, m);
+            munmap(map, size);
+        } else {
+            err = load_read(fd, size, m);
+        }
     }
-    fclose(f);
-    if (err == AECIMG_OK)
-        err = model_file_parse(buf, size, m);
-    free(buf);
+    close(fd);
     return err;
 }
 
 void model_file_free(ModelFile *m)
 {
-    if (m->tensors)
-        for (uint32_t i = 0; i < m->tensor_count; i++)
-            free(m->tensors[i].data);
+    nn_free_packed(m->arena);
     free(m->tensors);
     free(m->meta);
     free(m->rates);

@@ -19,7 +19,7 @@ typedef struct ModelTensor {
     uint32_t ndim;
     uint32_t dims[4];
     size_t count;
-    float *data; /* owned, converted to host float32 */
+    float *data; /* converted to host float32, in the model's arena */
 } ModelTensor;
 
 typedef struct ModelLayer {
@@ -50,6 +50,7 @@ typedef struct ModelFile {
     ModelLayer layers[MODEL_MAX_LAYERS];
     uint32_t tensor_count;
     ModelTensor *tensors;
+    float *arena;         /* owned: every tensor's data (nn_alloc_packed) */
     uint32_t quality_count;
     float *rates;         /* [quality][3][latent_channels]: gain, inverse gain, offset */
     uint32_t precision;

@@ -3,12 +3,13 @@
 #define AECIMG_NETWORK_H
 
 #include "model_file.h"
-#include "nn.h"
+#include "nn/nn.h"
 
 typedef struct NetLayer {
     uint32_t op; /* MODEL_OP_* */
     NnConv conv;
     NnGdn gdn;
+    int fused;   /* a pixel shuffle the convolution before it already did (NnConv.shuffled) */
 } NetLayer;
 
 typedef struct Network {
@@ -36,11 +37,11 @@ int network_edge_reach(const Network *n);
  * blocks where they would in the whole tensor. */
 int network_alignment(const Network *n);
 
-/* Working memory of network runs: two buffers the size of the largest tensor, kept and reused
- * between runs (zero-initialized: empty). */
+/* Working memory of network runs: two buffers the layers ping-pong between, each the size of the
+ * largest tensor that lands in it, kept and reused between runs (zero-initialized: empty). */
 typedef struct NetWorkspace {
     float *buf[2];
-    size_t floats;
+    size_t floats[2];
 } NetWorkspace;
 
 /* Makes room in ws for running n on an h x w input and returns where that HWC h x w x in_channels

@@ -33,3 +33,15 @@ void quant_inverse(const ModelFile *m, int q, const int32_t *symbols, int h, int
         for (int c = 0; c < channels; c++)
             latents[i * channels + c] = ((float)symbols[c * plane + i] + offset[c]) * inv[c];
 }
+
+void quant_inverse_planar(const ModelFile *m, int q, const int32_t *symbols, int h, int w, float *latents,
+                          int threads)
+{
+    const int channels = (int)m->latent_channels;
+    const float *inv = model_inv_gain(m, q), *offset = model_offset(m, q);
+    const long plane = (long)h * w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int c = 0; c < channels; c++)
+        for (long i = 0; i < plane; i++)
+            latents[c * plane + i] = ((float)symbols[c * plane + i] + offset[c]) * inv[c];
+}

@@ -19,5 +19,9 @@ typedef struct QuantBlock {
 void quant_forward(const ModelFile *m, int q, const QuantBlock *b, int32_t *symbols, int lh, int lw, int threads);
 /* Channel-planar symbols -> HWC latents for the synthesis transform. */
 void quant_inverse(const ModelFile *m, int q, const int32_t *symbols, int h, int w, float *latents, int threads);
+/* Channel-planar symbols -> channel-planar latents, the same values as quant_inverse's (for
+ * aecimg_decode_latents). */
+void quant_inverse_planar(const ModelFile *m, int q, const int32_t *symbols, int h, int w, float *latents,
+                          int threads);
 
 #endif

@@ -17,8 +17,11 @@
 /* The schedule measured in training/README.md ("encoder-side latent refinement"): Adam on the
  * symbol-domain latents, its step starting at REFINE_LR and cosine-decayed to 0 over the iterations (a
  * large start lets a latent move by more than one symbol, the decay settles it), the temperature falling
- * as 0.5 exp(-3 i / iterations), not below 0.03.  The relaxation keeps the fraction away from 0 and 1,
- * where atanh diverges. */
+ * as 0.5 exp(-3 i / iterations), not below 0.03.  Runs shorter than REFINE_SHORT iterations start both
+ * the step and the temperature lower in proportion: a few iterations cannot anneal from a far soft
+ * choice back to integers (4 iterations on kodim07 and kodim01: 4-10% fewer bits at equal PSNR than
+ * plain rounding, where the full schedule gained nothing; bench/effort.md).  The relaxation keeps the
+ * fraction away from 0 and 1, where atanh diverges. */
 #define REFINE_LR 0.08f
 #define REFINE_BETA1 0.9f
 #define REFINE_BETA2 0.999f
@@ -26,6 +29,7 @@
 #define REFINE_TAU0 0.5f
 #define REFINE_TAU_DECAY 3.0f
 #define REFINE_TAU_MIN 0.03f
+#define REFINE_SHORT 8
 #define REFINE_FRACTION_MIN 1e-4f
 /* With the ctx stage's rate, the classes and counts follow the symbols every this many iterations. */
 #define REFINE_CONTEXT_EVERY 5
@@ -41,6 +45,8 @@ void refine_net_free(RefineNet *r)
         free(r->back_weight[i]);
         nn_free_packed(r->gamma[i]);
         nn_free_packed(r->gamma_t[i]);
+        nn_free_packed(r->gamma16[i]);
+        nn_free_packed(r->gamma_t16[i]);
     }
     free(r->zero_bias);
     memset(r, 0, sizeof *r);
@@ -48,7 +54,7 @@ void refine_net_free(RefineNet *r)
 
 /* The input gradient of a stride-1 convolution with zero padding k/2 is the same kind of convolution
  * of the output gradient, with input and output channels swapped and the kernel turned by 180 degrees. */
-static int build_back_conv(RefineNet *r, uint32_t i, const NnConv *f, const NnKernels *k, int threads)
+static int build_back_conv(RefineNet *r, uint32_t i, const NnConv *f, const NnKernels *k, int unshuffle, int threads)
 {
     const int kk = f->k * f->k;
     float *wt = malloc((size_t)f->cin * f->cout * kk * sizeof(float));
@@ -59,7 +65,7 @@ static int build_back_conv(RefineNet *r, uint32_t i, const NnConv *f, const NnKe
             for (int t = 0; t < kk; t++)
                 wt[((size_t)c * f->cout + o) * kk + (kk - 1 - t)] = f->weight[((size_t)o * f->cin + c) * kk + t];
     r->back[i] = (NnConv){.cin = f->cout, .cout = f->cin, .k = f->k, .stride = 1, .weight = wt,
-                          .bias = r->zero_bias, .winograd_ok = 1};
+                          .bias = r->zero_bias, .winograd_ok = 1, .bf16_ok = 1, .unshuffle_ok = unshuffle};
     return nn_conv_prepare(k, &r->back[i], threads) < 0 ? AECIMG_ERR_NO_MEMORY : 0;
 }
 
@@ -68,15 +74,28 @@ static int build_back_igdn(RefineNet *r, uint32_t i, const NnGdn *g, const NnKer
     const int c = g->channels;
     const size_t n = (size_t)c * c;
     float *t = malloc(n * sizeof(float));
-    r->gamma[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
-    r->gamma_t[i] = nn_alloc_packed(k->gemm_packed_size(c, c));
-    int err = t && r->gamma[i] && r->gamma_t[i] ? 0 : AECIMG_ERR_NO_MEMORY;
+    int err = t ? 0 : AECIMG_ERR_NO_MEMORY;
     if (err == 0) {
         for (int a = 0; a < c; a++)
             for (int b = 0; b < c; b++)
                 t[(size_t)b * c + a] = g->gamma[(size_t)a * c + b];
-        k->gemm_pack(g->gamma, c, c, r->gamma[i]);
-        k->gemm_pack(t, c, c, r->gamma_t[i]);
+    }
+    if (err == 0 && g->bf16) {
+        r->gamma16[i] = nn_alloc_packed(k->gemm_packed_size_bf16(c, c) * sizeof(uint16_t));
+        r->gamma_t16[i] = nn_alloc_packed(k->gemm_packed_size_bf16(c, c) * sizeof(uint16_t));
+        err = r->gamma16[i] && r->gamma_t16[i] ? 0 : AECIMG_ERR_NO_MEMORY;
+        if (err == 0) {
+            k->gemm_pack_bf16(g->gamma, c, c, r->gamma16[i]);
+            k->gemm_pack_bf16(t, c, c, r->gamma_t16[i]);
+        }
+    } else if (err == 0) {
+        r->gamma[i] = nn_alloc_packed(k->gemm_packed_size(c, c) * sizeof(float));
+        r->gamma_t[i] = nn_alloc_packed(k->gemm_packed_size(c, c) * sizeof(float));
+        err = r->gamma[i] && r->gamma_t[i] ? 0 : AECIMG_ERR_NO_MEMORY;
+        if (err == 0) {
+            k->gemm_pack(g->gamma, c, c, r->gamma[i]);
+            k->gemm_pack(t, c, c, r->gamma_t[i]);
+        }
     }
     free(t);
     return err;
@@ -98,8 +117,11 @@ int refine_net_build(RefineNet *r, const Network *synthesis, int threads)
     int err = r->zero_bias ? 0 : AECIMG_ERR_NO_MEMORY;
     for (uint32_t i = 0; err == 0 && i < synthesis->layer_count; i++) {
         const NetLayer *l = &synthesis->layers[i];
-        if (l->op == MODEL_OP_CONV)
-            err = build_back_conv(r, i, &l->conv, synthesis->kernels, threads);
+        if (l->op == MODEL_OP_CONV) /* a pixel shuffle after it: its gradient is read unshuffled */
+            err = build_back_conv(r, i, &l->conv, synthesis->kernels,
+                                  i + 1 < synthesis->layer_count &&
+                                      synthesis->layers[i + 1].op == MODEL_OP_PIXEL_SHUFFLE,
+                                  threads);
         else if (l->op == MODEL_OP_IGDN)
             err = build_back_igdn(r, i, &l->gdn, synthesis->kernels);
     }
@@ -118,7 +140,7 @@ typedef struct RefineWork {
     Shape shape[MODEL_MAX_LAYERS + 1]; /* the input of layer i; [layer_count] the output */
     float *saved[MODEL_MAX_LAYERS];    /* the input of every inverse GDN, kept for the backward pass */
     float *buf[2];                     /* ping-pong, forward then backward */
-    float *scratch;                    /* per thread: 3 blocks of REFINE_GDN_ROWS x widest GDN */
+    float *scratch;                    /* per thread: 4 blocks of REFINE_GDN_ROWS x (widest GDN + 1) */
     size_t latents;                    /* h * w * M */
     float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
     float *dw, *dbits;                 /* per latent: d(soft choice)/dz, and bits(ceil) - bits(floor) */
@@ -185,7 +207,7 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
     }
     wk->buf[0] = alloc_floats(largest, &ok);
     wk->buf[1] = alloc_floats(largest, &ok);
-    wk->scratch = alloc_floats(mul_size((size_t)threads * 3 * REFINE_GDN_ROWS, (size_t)widest_gdn, &ok), &ok);
+    wk->scratch = alloc_floats(mul_size((size_t)threads * 4 * REFINE_GDN_ROWS, (size_t)widest_gdn + 1, &ok), &ok);
     wk->latents = (size_t)h * w * m->latent_channels;
     wk->z = alloc_floats(wk->latents, &ok);
     wk->adam_m = alloc_floats(wk->latents, &ok);
@@ -346,29 +368,57 @@ static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m,
 
 /* ------------------------------------------------------------------ forward and backward */
 
-/* Runs the synthesis on wk->buf[0], keeping every inverse GDN's input; returns the buffer holding
- * the output. */
+/* The layer after layer i that does work (a pixel shuffle the convolution before it did is skipped), or
+ * layer_count. */
+static uint32_t next_layer(const Network *n, uint32_t i)
+{
+    uint32_t j = i + 1;
+    while (j < n->layer_count && n->layers[j].op == MODEL_OP_PIXEL_SHUFFLE && n->layers[j].fused)
+        j++;
+    return j;
+}
+
+/* Runs the synthesis on wk->buf[0], keeping every inverse GDN's input: the layer before an inverse GDN
+ * writes straight into that GDN's saved input, which the GDN reads into a work buffer (no copy).
+ * Returns the buffer holding the output. */
 static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
 {
     const Network *n = r->synthesis;
-    int cur = 0;
-    for (uint32_t i = 0; i < n->layer_count; i++) {
+    const float *x = wk->buf[0];
+    for (uint32_t i = 0; i < n->layer_count; i = next_layer(n, i)) {
         const NetLayer *l = &n->layers[i];
         const Shape s = wk->shape[i];
+        const uint32_t j = next_layer(n, i);
+        float *dst = x == wk->buf[0] ? wk->buf[1] : wk->buf[0];
+        if (j < n->layer_count && n->layers[j].op == MODEL_OP_IGDN)
+            dst = wk->saved[j];
         if (l->op == MODEL_OP_CONV) {
-            RETURN_ERROR_IF(nn_conv2d(n->kernels, &l->conv, wk->buf[cur], s.h, s.w, wk->buf[!cur], threads) < 0,
-                            AECIMG_ERR_NO_MEMORY);
-            cur = !cur;
+            RETURN_ERROR_IF(nn_conv2d(n->kernels, &l->conv, x, s.h, s.w, dst, threads) < 0, AECIMG_ERR_NO_MEMORY);
         } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
-            nn_pixel_shuffle2(wk->buf[cur], s.h, s.w, s.c, wk->buf[!cur], threads);
-            cur = !cur;
+            nn_pixel_shuffle2(x, s.h, s.w, s.c, dst, threads);
         } else {
-            memcpy(wk->saved[i], wk->buf[cur], (size_t)s.h * s.w * s.c * sizeof(float));
-            n->kernels->gdn(&l->gdn, wk->buf[cur], s.h, s.w, threads);
+            if (x != wk->saved[i]) /* an inverse GDN first: its input is the synthesis input */
+                memcpy(wk->saved[i], x, (size_t)s.h * s.w * s.c * sizeof(float));
+            nn_gdn(n->kernels, &l->gdn, wk->saved[i], dst, s.h, s.w, threads);
         }
+        x = dst;
     }
-    *out = cur;
+    RETURN_ERROR_IF(x != wk->buf[0] && x != wk->buf[1], AECIMG_ERR_INTERNAL); /* a synthesis ends in a conv */
+    *out = x == wk->buf[1];
     return 0;
+}
+
+/* rows x c floats to bfloat16 rows kin apart, the padding column zero. */
+static void to_bf16_rows(const NnKernels *k, const float *src, int c, int rows, uint16_t *dst, int kin)
+{
+    if (kin == c) {
+        k->to_bf16(src, dst, (size_t)rows * c);
+        return;
+    }
+    for (int i = 0; i < rows; i++) {
+        k->to_bf16(src + (size_t)i * c, dst + (size_t)i * kin, (size_t)c);
+        dst[(size_t)i * kin + c] = 0;
+    }
 }
 
 /* y = x * sqrt(beta + gamma x^2) per pixel; with s = that root and g the output gradient, the input
@@ -381,10 +431,12 @@ static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *
     const int c = s.c;
     const float *x = wk->saved[layer];
     const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
+    const int kin = c + (c & 1);
 #pragma omp parallel num_threads(threads)
     {
-        float *sq = wk->scratch + (size_t)nn_thread_index() * 3 * REFINE_GDN_ROWS * c;
+        float *sq = wk->scratch + (size_t)nn_thread_index() * 4 * REFINE_GDN_ROWS * (c + 1);
         float *root = sq + (size_t)REFINE_GDN_ROWS * c, *tmp = root + (size_t)REFINE_GDN_ROWS * c;
+        uint16_t *a16 = (uint16_t *)(void *)(tmp + (size_t)REFINE_GDN_ROWS * c); /* rows kin apart */
 #pragma omp for schedule(static)
         for (long b = 0; b < blocks; b++) {
             const long p0 = b * REFINE_GDN_ROWS;
@@ -394,14 +446,24 @@ static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *
             float *gb = g + (size_t)p0 * c;
             for (size_t i = 0; i < n; i++)
                 sq[i] = xb[i] * xb[i];
-            k->gemm(sq, c, r->gamma_t[layer], c, c, root, c, rows);
+            if (gdn->bf16) {
+                to_bf16_rows(k, sq, c, rows, a16, kin);
+                k->gemm_bf16(a16, kin, r->gamma_t16[layer], kin, c, root, c, rows);
+            } else {
+                k->gemm(sq, c, r->gamma_t[layer], c, c, root, c, rows);
+            }
             for (size_t p = 0; p < n; p += (size_t)c)
 #pragma omp simd
                 for (int ch = 0; ch < c; ch++) {
                     root[p + ch] = sqrtf(root[p + ch] + gdn->beta[ch]);
                     tmp[p + ch] = gb[p + ch] * xb[p + ch] / root[p + ch];
                 }
-            k->gemm(tmp, c, r->gamma[layer], c, c, sq, c, rows);
+            if (gdn->bf16) {
+                to_bf16_rows(k, tmp, c, rows, a16, kin);
+                k->gemm_bf16(a16, kin, r->gamma16[layer], kin, c, sq, c, rows);
+            } else {
+                k->gemm(tmp, c, r->gamma[layer], c, c, sq, c, rows);
+            }
 #pragma omp simd
             for (size_t i = 0; i < n; i++)
                 gb[i] = gb[i] * root[i] + xb[i] * sq[i];
@@ -420,11 +482,11 @@ static int backward(const RefineNet *r, RefineWork *wk, int cur, int threads, in
             RETURN_ERROR_IF(nn_conv2d(n->kernels, &r->back[i], wk->buf[cur], s.h, s.w, wk->buf[!cur], threads) < 0,
                             AECIMG_ERR_NO_MEMORY);
             cur = !cur;
-        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE) {
+        } else if (l->op == MODEL_OP_PIXEL_SHUFFLE && !(i > 0 && r->back[i - 1].unshuffled)) {
             nn_pixel_unshuffle2(wk->buf[cur], wk->shape[i].h, wk->shape[i].w, wk->shape[i].c / 4, wk->buf[!cur],
                                 threads);
             cur = !cur;
-        } else {
+        } else if (l->op == MODEL_OP_IGDN) {
             igdn_backward(r, i, wk, wk->buf[cur], threads);
         }
     }
@@ -449,11 +511,17 @@ static void distortion_gradient(const RefineTile *t, const Shape *s, float lambd
 }
 
 /* Chains the input gradient through the soft choice and takes Adam step `step` (from 1) of `steps`. */
+/* 1 for runs of REFINE_SHORT iterations or more, less for shorter ones (see the schedule above). */
+static float short_run_scale(int iterations)
+{
+    return iterations >= REFINE_SHORT ? 1.0f : (float)iterations / (float)REFINE_SHORT;
+}
+
 static void update(RefineWork *wk, const Quality *qa, const float *gin, int m, int step, int steps, int threads)
 {
     const float bc1 = 1.0f - powf(REFINE_BETA1, (float)step), bc2 = 1.0f - powf(REFINE_BETA2, (float)step);
     const float decay = 0.5f * (1.0f + cosf(3.14159265f * (float)(step - 1) / (float)steps));
-    const float lr = REFINE_LR * decay / bc1, root_bc2 = sqrtf(bc2);
+    const float lr = REFINE_LR * short_run_scale(steps) * decay / bc1, root_bc2 = sqrtf(bc2);
     const long n = (long)wk->latents;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long e = 0; e < n; e++) {
@@ -473,7 +541,8 @@ static int run(const RefineNet *r, const RefineTile *t, RefineWork *wk, const Qu
     const Network *n = r->synthesis;
     const Shape *out_shape = &wk->shape[n->layer_count];
     for (int it = 0; it < iterations; it++) {
-        const float tau = fmaxf(REFINE_TAU0 * expf(-REFINE_TAU_DECAY * (float)it / (float)iterations), REFINE_TAU_MIN);
+        const float tau0 = REFINE_TAU0 * short_run_scale(iterations);
+        const float tau = fmaxf(tau0 * expf(-REFINE_TAU_DECAY * (float)it / (float)iterations), REFINE_TAU_MIN);
         if (wk->classes > 1 && it % REFINE_CONTEXT_EVERY == 0)
             rate_refresh(t, wk, qa, m, threads);
         relax(t, wk, qa, m, tau, it, wk->buf[0], threads);

@@ -19,13 +19,18 @@
 #include "network.h"
 
 /* The synthesis transform's backward pass (gradients with respect to its input only), built once per
- * context from the prepared synthesis network. */
+ * context from the prepared synthesis network.  With the kernels' bfloat16 products (avx512bf16) every
+ * transposed convolution and the products of every bfloat16 inverse GDN use them: the backward pass
+ * only steers the search, and its error (3.5% of the largest gradient on the tiny test model)
+ * leaves the refined files' rate-distortion cost where float32 puts it (bench/results/refine-bf16.md). */
 typedef struct RefineNet {
     const Network *synthesis;
     NnConv back[MODEL_MAX_LAYERS];        /* per conv layer: the transposed, flipped convolution */
     float *back_weight[MODEL_MAX_LAYERS]; /* owned: its weights */
     float *gamma[MODEL_MAX_LAYERS];       /* per inverse GDN layer, owned: gamma packed for gemm */
     float *gamma_t[MODEL_MAX_LAYERS];     /* and gamma transposed, packed for gemm */
+    uint16_t *gamma16[MODEL_MAX_LAYERS];  /* or both packed for gemm_bf16, for a bfloat16 inverse GDN */
+    uint16_t *gamma_t16[MODEL_MAX_LAYERS];
     float *zero_bias;                     /* owned: zeros, the bias of every backward convolution */
 } RefineNet;
 

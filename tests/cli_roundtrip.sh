@@ -292,6 +292,50 @@ fails "decode of a PNG: exit 1" 1 "$out" "$dec" -o "$out" "$fd/in.png"
 fails "decode over the pixel limit: exit 1" 1 "$out" "$dec" --max-pixels 100 -o "$out" "$fd/good.aec"
 fails "--info of a truncated .aec: exit 1" 1 "$out" "$dec" --info "$fd/truncated.aec"
 
+# ---- --latents: a NumPy .npy file (float32, C x H x W) beside the image, which does not change
+# npy_header FILE: the header dict, after the 10-byte preamble whose last two bytes are its length.
+npy_header_len() { od -An -tu1 -j8 -N2 "$1" | awk '{ print $1 + 256 * $2 }'; }
+npy_header() { dd if="$1" bs=1 skip=10 count="$(npy_header_len "$1")" 2>/dev/null; }
+lat=$tmp/latents
+mkdir "$lat"
+check "--latents: exit 0" exits 0 "$dec" -o "$lat/k5.png" --latents "$lat/k5.npy" "$tmp/file.aec"
+check "--latents: the image is the one decoded without it" cmp -s "$lat/k5.png" "$tmp/file.png"
+check "--latents: the .npy magic and version 1.0" \
+    test "$(od -An -tx1 -N8 "$lat/k5.npy" | tr -d ' ')" = 934e554d50590100
+lc=$(info_field "$tmp/file.aec" latent_channels)
+lh=$(info_field "$tmp/file.aec" latent_height)
+lw=$(info_field "$tmp/file.aec" latent_width)
+check "--latents: little-endian float32, C order, shape ($lc, $lh, $lw) as --info says" test \
+    "$(npy_header "$lat/k5.npy" | tr -d '\n' | sed 's/ *$//')" = \
+    "{'descr': '<f4', 'fortran_order': False, 'shape': ($lc, $lh, $lw), }"
+npy_data=$((10 + $(npy_header_len "$lat/k5.npy")))
+check "--latents: the data starts at a multiple of 64 bytes" test $((npy_data % 64)) -eq 0
+check "--latents: 4 x C x H x W bytes of data" \
+    test "$(file_size "$lat/k5.npy")" -eq $((npy_data + 4 * lc * lh * lw))
+# The values: finite, not all zero, of the size a quantized latent has.
+od -An -v -tf4 -j"$npy_data" "$lat/k5.npy" | tr -s ' ' '\n' | sed '/^$/d' >"$lat/values"
+check "--latents: every value is finite and some are not zero" awk -v n=$((lc * lh * lw)) '
+    /nan|inf/ { bad = 1 } $1 + 0 != 0 { nonzero++ } $1 + 0 > 1e4 || $1 + 0 < -1e4 { bad = 1 }
+    END { exit !(NR == n && !bad && nonzero > 0) }' "$lat/values"
+exits 0 "$dec" -o "$lat/gray.png" --latents "$lat/gray.npy" "$tmp/gray-28x28.png.aec"
+check "--latents of a gray 28x28 image: shape ($lc, 2, 2)" test \
+    "$(npy_header "$lat/gray.npy" | sed -n "s/.*'shape': (\([0-9, ]*\)).*/\1/p")" = "$lc, 2, 2"
+check "--latents - writes the .npy to standard output" sh -c \
+    '"$1" -o "$2/stdout.png" --latents - "$3" 2>/dev/null | cmp -s - "$2/k5.npy"' - "$dec" "$lat" "$tmp/file.aec"
+check "--latents with --info: exit 2" exits 2 "$dec" --info --latents "$lat/x.npy" "$tmp/file.aec"
+check "--latents - with -o -: exit 2" exits 2 "$dec" -o - --latents - "$tmp/file.aec"
+check "--latents to the image's own path: exit 2" exits 2 "$dec" -o "$lat/same" --latents "$lat/same" "$tmp/file.aec"
+# Either both outputs are written or neither.
+listing=$(ls -A "$fd")
+fails "--latents over an existing file without -f: exit 1, no image either" 1 "$fd/out.png" \
+    "$dec" -o "$fd/out.png" --latents "$fd/empty.aec" "$fd/good.aec"
+fails "--latents over the input, even with -f: exit 1, no image either" 1 "$fd/out.png" \
+    "$dec" -f -o "$fd/out.png" --latents "$fd/good.aec" "$fd/good.aec"
+fails "--latents of a truncated .aec: exit 1, neither output" 1 "$fd/out.npy" \
+    "$dec" -o "$fd/out.png" --latents "$fd/out.npy" "$fd/truncated.aec"
+fails "--latents with an image that cannot be written: exit 1, no .npy left" 1 "$fd/out.npy" \
+    "$dec" -o "$fd/no-such-dir/out.png" --latents "$fd/out.npy" "$fd/good.aec"
+
 # ---- overwriting
 ow=$tmp/overwrite
 mkdir "$ow"

@@ -123,17 +123,20 @@ fi
 
 sleep_a_little() { sleep 0.02 2>/dev/null || sleep 1; }
 
-# interrupt SIGNAL WHEN: decode the 1536x1536 file to PNG in the background and send SIGNAL when
-# its temporary output file appears (WHEN=temp) or after 0.2 s (WHEN=early: usually still
-# decoding, or already writing).
+# interrupt SIGNAL WHEN [--latents]: decode the 1536x1536 file to PNG in the background and send
+# SIGNAL when its temporary output file appears (WHEN=temp) or after 0.2 s (WHEN=early: usually
+# still decoding, or already writing).  With --latents the tool also writes a .npy file, which it
+# finishes before the PNG: WHEN=temp waits for both temporary files.
 # The tool must die by the signal and leave the directory empty.
 interrupt() {
-    i_sig=$1 i_when=$2
+    i_sig=$1 i_when=$2 i_files=1
+    shift 2
+    [ $# -gt 0 ] && set -- --latents "$d/out.npy" && i_files=2
     rm -rf "${d:?}"/* "$d"/.[!.]* 2>/dev/null
     if [ "$i_sig" = INT ]; then
-        $sigint_env "$dec" --quiet -j 1 -o "$d/out.png" "$tmp/big.aec" 2>"$tmp/err" &
+        $sigint_env "$dec" --quiet -j 1 -o "$d/out.png" "$@" "$tmp/big.aec" 2>"$tmp/err" &
     else
-        "$dec" --quiet -j 1 -o "$d/out.png" "$tmp/big.aec" 2>"$tmp/err" &
+        "$dec" --quiet -j 1 -o "$d/out.png" "$@" "$tmp/big.aec" 2>"$tmp/err" &
     fi
     i_pid=$!
     # Early: a signal sent at once can reach the forked shell (or env, before it restores SIGINT)
@@ -143,7 +146,7 @@ interrupt() {
     i_tries=0
     while [ "$i_tries" -lt 3000 ] && kill -0 "$i_pid" 2>/dev/null; do
         i_name=$(ls -A "$d")
-        if [ "$i_when" = early ] || [ -n "$i_name" ]; then
+        if [ "$i_when" = early ] || [ "$(echo "$i_name" | grep -c .)" -ge "$i_files" ]; then
             kill -"$i_sig" "$i_pid"
             [ -n "$i_name" ] && i_seen=yes
             break
@@ -158,12 +161,13 @@ interrupt() {
         fail "SIG$i_sig: never saw the temporary file (exit status $i_status); the test image is too small"
         return
     fi
-    if [ "$i_seen" = yes ]; then i_during="while $i_name was being written"; else i_during="while decoding"; fi
+    if [ "$i_seen" = yes ]; then i_during="while $(echo "$i_name" | tr '\n' ' ')being written"; else i_during="while decoding"; fi
     check "SIG$i_sig $i_during: died by the signal (status $i_status)" test "$i_status" -eq "$i_want"
     check "SIG$i_sig ($i_when): no output file and no temporary file left" test -z "$(ls -A "$d")"
 }
 interrupt TERM early
 interrupt TERM temp
+interrupt TERM temp --latents
 if [ -n "$sigint_env" ]; then
     interrupt INT early
     interrupt INT temp

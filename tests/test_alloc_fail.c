@@ -267,6 +267,42 @@ static void test_model_parse(void **state)
     report("model_file_parse (tiny model)", &r);
 }
 
+/* aecimg_decode_latents of a file, under injection; the tensor of the run that completes is compared with
+ * the one decoded without injection. */
+static Run decode_latents_failing(const char *what, AecimgContext *ctx, const uint8_t *file, size_t size)
+{
+    AecimgLatents want;
+    assert_int_equal(aecimg_decode_latents(ctx, file, size, &want), AECIMG_OK);
+    const size_t n = (size_t)want.channels * want.height * want.width;
+    Run r = {0};
+    for (long i = 1;; i++) {
+        AecimgLatents got;
+        track(i);
+        int err = aecimg_decode_latents(ctx, file, size, &got);
+        int done = !injected;
+        if (err == 0) {
+            assert_int_equal(got.channels * got.height * got.width, n);
+            assert_memory_equal(got.data, want.data, n * sizeof *got.data);
+        } else {
+            assert_null(got.data);
+        }
+        aecimg_latents_free(&got);
+        untrack();
+        check_no_leak("aecimg_decode_latents", i);
+        if (done) {
+            assert_int_equal(err, AECIMG_OK);
+            r.allocations = calls;
+            break;
+        }
+        if (err != AECIMG_ERR_NO_MEMORY)
+            fail_msg("%s: allocation %ld of aecimg_decode_latents failed: got %d (%s)", what, i, err,
+                     aecimg_strerror(err));
+        r.failures++;
+    }
+    aecimg_latents_free(&want);
+    return r;
+}
+
 /* aecimg_encode, then aecimg_decode of what it made, each under injection. */
 static void encode_decode(const char *what, int entropy, uint32_t w, uint32_t h, uint32_t channels,
                           size_t icc_size)
@@ -331,12 +367,15 @@ static void encode_decode(const char *what, int entropy, uint32_t w, uint32_t h,
             fail_msg("%s: allocation %ld of aecimg_decode failed: got %d (%s)", what, n, err, aecimg_strerror(err));
         dec.failures++;
     }
+    Run lat = decode_latents_failing(what, ctx, want, want_size);
     char label[128];
     snprintf(label, sizeof label, "%s: encode", what);
     report(label, &enc);
     snprintf(label, sizeof label, "%s: decode", what);
     report(label, &dec);
-    assert_true(enc.failures > 5 && dec.failures > 5);
+    snprintf(label, sizeof label, "%s: latents", what);
+    report(label, &lat);
+    assert_true(enc.failures > 5 && dec.failures > 5 && lat.failures >= 3);
 
     aecimg_image_free(&want_img);
     free(want);

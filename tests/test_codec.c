@@ -1,6 +1,6 @@
 /* test_codec.c: the whole pipeline: PyTorch conformance vectors, the default model's recorded PSNR,
- * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files, the entropy-stage fallback and
- * the encoder's latent refinement. */
+ * thread-count determinism, odd sizes, gray, alpha, ICC, damaged files, the entropy-stage fallback, the
+ * encoder's latent refinement, and the latent tensor and ICC profile read without decoding. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "model_builder.h"
 #include "model_file.h"
 #include "network.h"
+#include "nn/nn.h"
 #include "refine.h"
 #include "tiles.h"
 
@@ -129,19 +130,22 @@ static Vector load_vector(const char *rel)
     return v;
 }
 
-/* The C engine against the PyTorch reference on the tiny model, at every compiled kernel level. */
+/* The C engine against the PyTorch reference on the tiny model, at every compiled kernel level: the
+ * float32 levels give the reference's symbols exactly; the bfloat16 level's inner convolutions may move
+ * a latent across a rounding boundary, by one step, and its pixels a little further. */
 static void test_conformance_vectors(void **state)
 {
     (void)state;
-    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const char *levels[] = {"c", "avx2", "avx512", "avx512bf16"};
     static const char *vectors[] = {"tests/vectors/tiny-q0.vec", "tests/vectors/tiny-q37.vec",
                                     "tests/vectors/tiny-q100.vec"};
     char model[1024];
     snprintf(model, sizeof model, "%s", path_of("tests/vectors/tiny.aecm"));
     ModelFile mf;
     assert_int_equal(model_file_load(model, &mf), 0);
-    for (size_t l = 0; l < 3; l++) {
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         setenv("AECIMG_CPU_MAX", levels[l], 1);
+        const int bf16 = l == 3;
         for (size_t i = 0; i < 3; i++) {
             Vector v = load_vector(vectors[i]);
             AecimgContext *ctx = open_ctx(model, (int)v.q, 2);
@@ -150,7 +154,15 @@ static void test_conformance_vectors(void **state)
             size_t size;
             assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
             int32_t *sym = symbols_of(file, size, &mf);
-            assert_memory_equal(sym, v.symbols, (size_t)v.c * v.lh * v.lw * sizeof *sym);
+            const size_t ns = (size_t)v.c * v.lh * v.lw;
+            size_t moved = 0;
+            int farthest = 0;
+            for (size_t k = 0; k < ns; k++) {
+                farthest = abs(sym[k] - v.symbols[k]) > farthest ? abs(sym[k] - v.symbols[k]) : farthest;
+                moved += sym[k] != v.symbols[k];
+            }
+            /* Measured at bfloat16: 0, 1 and 3 of the 108 moved, by one step. */
+            assert_true(farthest <= bf16 && moved * 20 <= ns * (size_t)bf16);
             AecimgImage out;
             assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
             int worst = 0;
@@ -158,10 +170,11 @@ static void test_conformance_vectors(void **state)
                 int d = abs((int)out.pixels[k] - (int)v.decoded[k]);
                 worst = d > worst ? d : worst;
             }
-            /* Float sums in another order may move a sample across a rounding step, no further. */
-            assert_true(worst <= 1);
-            printf("  %s level %s (%s): symbols exact, max pixel difference %d\n", vectors[i], levels[l],
-                   aecimg_cpu_level(ctx), worst);
+            /* Float sums in another order may move a sample across a rounding step, no further; bfloat16
+             * products and moved symbols a few steps. */
+            printf("  %s level %s (%s): %zu of %zu symbols moved, max pixel difference %d\n", vectors[i],
+                   levels[l], aecimg_cpu_level(ctx), moved, ns, worst);
+            assert_true(worst <= (bf16 ? 8 : 1));
             aecimg_image_free(&out);
             free(file);
             free(sym);
@@ -288,14 +301,14 @@ static void test_tile_grid(void **state)
     }
 }
 
-static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img, uint8_t **file, size_t *size,
-                       AecimgImage *out)
+static void code_tiled(const char *model, uint32_t tile, int threads, const AecimgImage *img, uint8_t **file,
+                       size_t *size, AecimgImage *out)
 {
     AecimgSettings s;
     aecimg_default_settings(&s);
     s.model_path = model;
     s.quality = 70;
-    s.threads = 2;
+    s.threads = threads;
     s.tile_size = tile;
     AecimgContext *ctx = NULL;
     assert_int_equal(aecimg_open(&ctx, &s), AECIMG_OK);
@@ -306,11 +319,12 @@ static void code_tiled(const char *model, uint32_t tile, const AecimgImage *img,
 
 /* Tiles as small as one latent (every tile edge cut, halos overlapping several neighbours), sizes that
  * are no multiple of the stride, and tiles larger than the image all give the whole-image bytes and
- * pixels: the halo covers the networks' reach. */
+ * pixels: the halo covers the networks' reach.  Each level, the bfloat16 one included, with 1 to 3
+ * threads. */
 static void test_tiles_identical(void **state)
 {
     (void)state;
-    static const char *levels[] = {"c", "avx2", "avx512"};
+    static const char *levels[] = {"c", "avx2", "avx512", "avx512bf16"};
     static const struct {
         const char *model, *image;
         uint32_t tiles[4];
@@ -319,7 +333,7 @@ static void test_tiles_identical(void **state)
         {"tests/vectors/tiny.aecm", "testimages/ga-64x48.png", {16, 33, 64, 4096}},
         {"models/default.aecm", "testimages/kodim05-crop.png", {64, 100, 128, 256}},
     };
-    for (size_t l = 0; l < 3; l++) {
+    for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         setenv("AECIMG_CPU_MAX", levels[l], 1);
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             char model[1024];
@@ -327,13 +341,13 @@ static void test_tiles_identical(void **state)
             AecimgImage img = load_image(cases[i].image), whole;
             uint8_t *ref;
             size_t ref_size;
-            code_tiled(model, 0, &img, &ref, &ref_size, &whole);
+            code_tiled(model, 0, 2, &img, &ref, &ref_size, &whole);
             size_t n = (size_t)img.width * img.height * img.channels;
             for (size_t t = 0; t < 4; t++) {
                 uint8_t *file;
                 size_t size;
                 AecimgImage out;
-                code_tiled(model, cases[i].tiles[t], &img, &file, &size, &out);
+                code_tiled(model, cases[i].tiles[t], 1 + (int)t % 3, &img, &file, &size, &out);
                 assert_int_equal(size, ref_size);
                 assert_memory_equal(file, ref, size);
                 assert_memory_equal(out.pixels, whole.pixels, n);
@@ -603,12 +617,6 @@ static void test_effort_levels(void **state)
     free(by_effort);
     aecimg_close(&ctx);
 
-    AecimgSettings s;
-    aecimg_default_settings(&s);
-    assert_int_equal(s.effort, AECIMG_EFFORT_DEFAULT);
-    s.effort = AECIMG_EFFORT_MAX + 1;
-    assert_int_equal(aecimg_open(&ctx, &s), AECIMG_ERR_INVALID_ARGUMENT);
-    assert_null(ctx);
     aecimg_image_free(&img);
 }
 
@@ -692,15 +700,34 @@ static void test_auto_entropy_fallback(void **state)
     unlink(path);
 }
 
+/* The backward pass's input gradient at kernel level `level` (weight and input as test_refine_gradient
+ * makes them); the level's name goes to *name. */
+static void gradient_at(const ModelFile *mf, int level, const float *x, int h, int w, const float *wt, float *g,
+                        const char **name)
+{
+    NnKernels k;
+    nn_kernels_init(&k, level);
+    *name = k.level;
+    Network net;
+    RefineNet r;
+    assert_int_equal(network_build(&net, mf, MODEL_NET_SYNTHESIS, &k, 1), 0);
+    assert_int_equal(refine_net_build(&r, &net, 1), 0);
+    assert_int_equal(refine_synthesis_gradient(&r, mf, x, h, w, wt, g, 2), 0);
+    refine_net_free(&r);
+    network_free(&net);
+}
+
 /* The synthesis's backward pass against central differences of the forward pass, on the tiny model
- * (convolutions, pixel shuffles and inverse GDN, as the default model). */
+ * (convolutions, pixel shuffles and inverse GDN, as the default model), at the best float32 level; the
+ * bfloat16 level's gradient against that one. */
 static void test_refine_gradient(void **state)
 {
     (void)state;
     ModelFile mf;
     assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    const int best = nn_cpu_detect(), float_level = best < NN_CPU_AVX512 ? best : NN_CPU_AVX512;
     NnKernels k;
-    nn_kernels_init(&k, nn_cpu_detect());
+    nn_kernels_init(&k, float_level);
     Network net;
     assert_int_equal(network_build(&net, &mf, MODEL_NET_SYNTHESIS, &k, 1), 0);
     RefineNet r;
@@ -740,6 +767,22 @@ static void test_refine_gradient(void **state)
     }
     printf("  largest gradient %.3f, worst difference to central differences %.2e\n", largest, worst);
     assert_true(largest > 0.05 && worst < 1e-2 * largest);
+    if (best == NN_CPU_AVX512BF16) {
+        /* bfloat16 products forward and backward (measured: 3.5% of the largest on this toy model). */
+        float *gb = malloc(n_in * sizeof *gb);
+        const char *name;
+        assert_non_null(gb);
+        gradient_at(&mf, NN_CPU_AVX512BF16, x, h, w, wt, gb, &name);
+        assert_string_equal(name, "avx512bf16");
+        double off = 0, big = 0;
+        for (size_t i = 0; i < n_in; i++) {
+            off = fmax(off, fabs((double)gb[i] - g[i]));
+            big = fmax(big, fabs((double)g[i]));
+        }
+        printf("  avx512bf16: worst difference to the float32 gradient %.2e of %.3f\n", off, big);
+        assert_true(off > 0 && off < 8e-2 * big);
+        free(gb);
+    }
     network_workspace_free(&ws);
     free(x);
     free(g);
@@ -862,6 +905,146 @@ static void test_refine_arguments(void **state)
     model_file_free(&mf);
 }
 
+static uint8_t synth_byte(float v)
+{
+    return (uint8_t)floorf(fminf(fmaxf(v, 0.0f), 1.0f) * 255.0f + 0.5f);
+}
+
+/* aecimg_decode_latents gives (k + offset_c) * inverse_gain_c for the file's symbols k, channel-planar,
+ * in the shape the header names; run through the synthesis transform they are the decoded image. */
+static void test_decode_latents(void **state)
+{
+    (void)state;
+    const char *model = path_of("models/default.aecm");
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    AecimgImage img = load_image("testimages/rgb-40x30.ppm"); /* 3 x 2 latents: a swapped H and W shows */
+    AecimgSettings s;
+    aecimg_default_settings(&s);
+    s.model_path = model;
+    s.quality = 40;
+    s.threads = 2;
+    s.tile_size = 0;
+    AecimgContext *ctx = NULL;
+    assert_int_equal(aecimg_open(&ctx, &s), 0);
+    uint8_t *file;
+    size_t size;
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+    AecimgInfo info;
+    assert_int_equal(aecimg_read_info(file, size, &info), 0);
+    AecimgLatents lat;
+    assert_int_equal(aecimg_decode_latents(ctx, file, size, &lat), 0);
+    assert_int_equal(lat.channels, info.latent_channels);
+    assert_int_equal(lat.channels, mf.latent_channels);
+    assert_int_equal(lat.height, info.latent_height);
+    assert_int_equal(lat.width, info.latent_width);
+    assert_int_equal(lat.height, (img.height + mf.stride - 1) / mf.stride);
+    assert_int_equal(lat.width, (img.width + mf.stride - 1) / mf.stride);
+
+    /* The values, from the symbols and the model's tables of quality 40 (a wrong quality or channel order
+     * gives other values: gains differ between channels and qualities). */
+    const size_t plane = (size_t)lat.height * lat.width, n = plane * lat.channels;
+    int32_t *sym = symbols_of(file, size, &mf);
+    const float *inv = model_inv_gain(&mf, 40), *offset = model_offset(&mf, 40);
+    size_t nonzero = 0;
+    for (size_t c = 0; c < lat.channels; c++)
+        for (size_t i = 0; i < plane; i++) {
+            const float want = ((float)sym[c * plane + i] + offset[c]) * inv[c];
+            assert_true(isfinite(lat.data[c * plane + i]));
+            assert_true(lat.data[c * plane + i] == want);
+            nonzero += sym[c * plane + i] != 0;
+        }
+    assert_true(nonzero > 0);
+
+    /* What the synthesis receives: the tensor, as HWC, through the synthesis gives the decoded pixels. */
+    NnKernels k;
+    nn_kernels_init(&k, nn_cpu_detect());
+    Network net;
+    assert_int_equal(network_build(&net, &mf, MODEL_NET_SYNTHESIS, &k, 2), 0);
+    NetWorkspace ws = {0};
+    float *z = network_input(&net, &ws, (int)lat.height, (int)lat.width);
+    assert_non_null(z);
+    for (size_t c = 0; c < lat.channels; c++)
+        for (size_t i = 0; i < plane; i++)
+            z[i * lat.channels + c] = lat.data[c * plane + i];
+    const float *y;
+    assert_int_equal(network_run(&net, &ws, (int)lat.height, (int)lat.width, &y, 2), 0);
+    AecimgImage out;
+    assert_int_equal(aecimg_decode(ctx, file, size, &out), 0);
+    const size_t ow = (size_t)lat.width * mf.stride;
+    for (size_t yy = 0; yy < img.height; yy++)
+        for (size_t xx = 0; xx < img.width; xx++)
+            for (size_t ch = 0; ch < 3; ch++)
+                assert_int_equal(out.pixels[(yy * img.width + xx) * 3 + ch], synth_byte(y[(yy * ow + xx) * 3 + ch]));
+    printf("  %ux%ux%u latents, %zu of %zu symbols nonzero; synthesis of them = aecimg_decode\n", lat.channels,
+           lat.height, lat.width, nonzero, n);
+    aecimg_latents_free(&lat);
+    assert_null(lat.data);
+    aecimg_latents_free(&lat); /* twice, and NULL: no effect */
+    aecimg_latents_free(NULL);
+
+    /* Damage and misuse: an error, a zeroed tensor, nothing to free. */
+    memset(&lat, 0xa5, sizeof lat);
+    assert_int_equal(aecimg_decode_latents(ctx, file, size - 5, &lat), AECIMG_ERR_TRUNCATED);
+    assert_null(lat.data);
+    assert_int_equal(lat.channels, 0);
+    assert_int_equal(aecimg_decode_latents(ctx, file, 3, &lat), AECIMG_ERR_TRUNCATED);
+    assert_int_equal(aecimg_decode_latents(ctx, img.pixels, 64, &lat), AECIMG_ERR_BAD_MAGIC);
+    assert_int_equal(aecimg_decode_latents(NULL, file, size, &lat), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_null(lat.data);
+    assert_int_equal(aecimg_decode_latents(ctx, NULL, size, &lat), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_decode_latents(ctx, file, size, NULL), AECIMG_ERR_INVALID_ARGUMENT);
+    /* Another model loaded: the installed model the file names decodes its latents, as it decodes
+     * its pixels (test_installed_models_and_decoders). */
+    AecimgContext *tiny = open_ctx(path_of("tests/vectors/tiny.aecm"), 50, 1);
+    assert_int_equal(aecimg_decode_latents(tiny, file, size, &lat), AECIMG_OK);
+    assert_string_equal(aecimg_model_name(tiny), "aec-fp-n128");
+    aecimg_latents_free(&lat);
+    aecimg_close(&tiny);
+
+    aecimg_image_free(&out);
+    network_workspace_free(&ws);
+    network_free(&net);
+    free(sym);
+    free(file);
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
+/* aecimg_read_icc finds the stored profile in the file's bytes, or none, without a model. */
+static void test_read_icc(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/icc-48x32.png"), plain = load_image("testimages/rgb-31x17.png");
+    assert_true(img.icc_size > 0);
+    uint8_t *file, *plain_file;
+    size_t size, plain_size;
+    encode_with(&img, 30, 1, &file, &size);
+    encode_with(&plain, 30, 1, &plain_file, &plain_size);
+    const uint8_t *icc = NULL;
+    size_t icc_size = 0;
+    assert_int_equal(aecimg_read_icc(file, size, &icc, &icc_size), 0);
+    assert_int_equal(icc_size, img.icc_size);
+    assert_memory_equal(icc, img.icc, icc_size);
+    assert_true(icc > file && icc + icc_size <= file + size);
+    assert_int_equal(aecimg_read_icc(plain_file, plain_size, &icc, &icc_size), 0);
+    assert_null(icc);
+    assert_int_equal(icc_size, 0);
+    icc = file;
+    icc_size = 9;
+    assert_int_equal(aecimg_read_icc(file, size - 1, &icc, &icc_size), AECIMG_ERR_TRUNCATED);
+    assert_null(icc);
+    assert_int_equal(icc_size, 0);
+    assert_int_equal(aecimg_read_icc(NULL, size, &icc, &icc_size), AECIMG_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aecimg_read_icc(file, size, NULL, &icc_size), AECIMG_ERR_INVALID_ARGUMENT);
+    aecimg_free(file); /* the library's free, for bindings */
+    aecimg_free(NULL);
+    free(plain_file);
+    aecimg_image_free(&img);
+    aecimg_image_free(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -882,6 +1065,8 @@ int main(void)
         cmocka_unit_test(test_refine_lowers_cost),
         cmocka_unit_test(test_refine_threads_and_tiles),
         cmocka_unit_test(test_refine_arguments),
+        cmocka_unit_test(test_decode_latents),
+        cmocka_unit_test(test_read_icc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

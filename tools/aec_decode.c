@@ -1,8 +1,10 @@
-/* aec_decode.c: aec-decode, which turns a .aec file into a PNG or PNM image, or describes it. */
+/* aec_decode.c: aec-decode, which turns a .aec file into a PNG or PNM image (and its latents into a .npy
+ * file), or describes it. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,10 +16,12 @@
 #include "cli.h"
 #include "cli_batch.h"
 #include "imageio/imageio.h"
+#include "npy.h"
 
 typedef struct DecodeOptions {
     CliCommon common;
     ImageioFormat format; /* IMAGEIO_UNKNOWN: from the output file name */
+    const char *latents;  /* --latents FILE.npy, or NULL */
 } DecodeOptions;
 
 /* What a process keeps from one file to the next: the codec, opened for the first. */
@@ -39,11 +43,12 @@ typedef struct DecodeJob {
     Decoder *dec;
     AecimgContext *ctx; /* the Decoder's */
     AecimgImage img;
+    AecimgLatents latents; /* with --latents */
     uint64_t out_bytes;
     double t_read, t_load, t_decode, t_write;
 } DecodeJob;
 
-enum { OPT_FORMAT = CLI_OPT_TOOL, OPT_INFO };
+enum { OPT_FORMAT = CLI_OPT_TOOL, OPT_INFO, OPT_LATENTS };
 
 static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
@@ -55,6 +60,7 @@ static const struct option long_options[] = {
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
     {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"info", no_argument, NULL, OPT_INFO},
+    {"latents", required_argument, NULL, OPT_LATENTS},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, CLI_OPT_QUIET},
@@ -85,6 +91,8 @@ static void print_help(void)
            "      --tile N         run the network on N x N pixel tiles, 0 for the whole\n"
            "                       image; the output does not depend on N (default %u)\n"
            "      --info           print the file's header to standard output; no decoding\n"
+           "      --latents FILE   also write the dequantized latents, float32 C x H x W, as\n"
+           "                       a NumPy .npy file ('-' for standard output)\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
            "      --quiet          print errors only\n"
@@ -118,6 +126,9 @@ static int decode_option(DecodeOptions *o, int opt, const char *arg)
     case OPT_INFO:
         o->common.action = CLI_ACTION_INFO;
         return 0;
+    case OPT_LATENTS:
+        o->latents = arg;
+        return 0;
     default:
         return cli_usage_error("unhandled option %d", opt);
     }
@@ -129,6 +140,7 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
 
     cli_common_init(&o->common);
     o->format = IMAGEIO_UNKNOWN;
+    o->latents = NULL;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":o:j:rfvVh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
@@ -141,6 +153,8 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
                            o->common.action != CLI_ACTION_INFO);
     if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->common.output)
         return cli_usage_error("--info prints to standard output and takes no -o");
+    if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->latents)
+        return cli_usage_error("--info decodes nothing and takes no --latents");
     return rc;
 }
 
@@ -257,6 +271,8 @@ static int decode_image(DecodeJob *job)
         return -1;
     t0 = cli_now();
     err = aecimg_decode(job->ctx, job->data, job->size, &job->img);
+    if (err == 0 && job->opt->latents)
+        err = aecimg_decode_latents(job->ctx, job->data, job->size, &job->latents);
     if (err == AECIMG_ERR_MODEL_MISMATCH)
         report_mismatch(job);
     else if (err < 0)
@@ -267,10 +283,10 @@ static int decode_image(DecodeJob *job)
     return 0;
 }
 
-static int write_output(DecodeJob *job, CliOutput *out)
+/* Writes the image into out's temporary file and finishes it (committed by the caller). */
+static int write_image(DecodeJob *job, CliOutput *out)
 {
     const char *name = cli_display_name(job->out_path, 1);
-    double t0 = cli_now();
     char err[256];
 
     if (cli_output_begin(out, err, sizeof err) != 0) {
@@ -285,8 +301,59 @@ static int write_output(DecodeJob *job, CliOutput *out)
     /* What the summary of many files counts; a pipe has no position to tell. */
     long end = ftell(out->f);
     job->out_bytes = end > 0 ? (uint64_t)end : 0;
-    if (cli_output_commit(out, err, sizeof err) != 0) {
+    if (cli_output_finish(out, err, sizeof err) != 0) {
+        cli_output_abort(out);
         cli_message(name, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the latents as .npy into out's temporary file and finishes it. */
+static int write_latents(DecodeJob *job, CliOutput *out)
+{
+    const char *name = cli_display_name(job->opt->latents, 1);
+    const uint32_t shape[3] = {job->latents.channels, job->latents.height, job->latents.width};
+    char err[256];
+
+    if (cli_output_begin(out, err, sizeof err) != 0) {
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    if (npy_write_f32(out->f, shape, 3, job->latents.data) != 0) {
+        snprintf(err, sizeof err, "%s", strerror(errno));
+        cli_output_abort(out);
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    if (cli_output_finish(out, err, sizeof err) != 0) {
+        cli_message(name, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Both outputs are written and synced before either is renamed into place, so that a failed write
+ * (a full disk) leaves neither behind. */
+static int write_outputs(DecodeJob *job, CliOutput *out, CliOutput *lat)
+{
+    double t0 = cli_now();
+    char err[256];
+
+    if (lat && write_latents(job, lat) != 0)
+        return -1;
+    if (write_image(job, out) != 0) {
+        if (lat)
+            cli_output_abort(lat);
+        return -1;
+    }
+    if (lat && cli_output_commit(lat, err, sizeof err) != 0) {
+        cli_output_abort(out);
+        cli_message(cli_display_name(job->opt->latents, 1), "%s", err);
+        return -1;
+    }
+    if (cli_output_commit(out, err, sizeof err) != 0) {
+        cli_message(cli_display_name(job->out_path, 1), "%s", err);
         return -1;
     }
     job->t_write = cli_now() - t0;
@@ -310,18 +377,23 @@ static void print_summary(const DecodeJob *job)
     }
 }
 
-/* Checks the output before the slow work, then reads, decodes and writes. */
+/* Checks the outputs before the slow work, then reads, decodes and writes. */
 static int run_stages(DecodeJob *job)
 {
     const CliCommon *c = &job->opt->common;
-    CliOutput out;
+    const char *latents = job->opt->latents;
+    CliOutput out, lat;
     char err[256];
 
     if (cli_output_prepare(&out, job->out_path, job->input, c->force, err, sizeof err) != 0) {
         cli_message(cli_display_name(job->out_path, 1), "%s", err);
         return -1;
     }
-    if (read_input(job) != 0 || decode_image(job) != 0 || write_output(job, &out) != 0)
+    if (latents && cli_output_prepare(&lat, latents, c->input, c->force, err, sizeof err) != 0) {
+        cli_message(cli_display_name(latents, 1), "%s", err);
+        return -1;
+    }
+    if (read_input(job) != 0 || decode_image(job) != 0 || write_outputs(job, &out, latents ? &lat : NULL) != 0)
         return -1;
     if (c->verbosity > CLI_QUIET)
         print_summary(job);
@@ -358,6 +430,7 @@ static int decode_item(void *arg, const CliBatchItem *item, uint64_t *bytes)
     else
         rc = run_stages(&job);
     *bytes = rc == 0 ? job.out_bytes : 0;
+    aecimg_latents_free(&job.latents);
     aecimg_image_free(&job.img);
     free(job.data);
     return rc;
@@ -371,6 +444,11 @@ static int decode_all(const DecodeOptions *o)
     CliBatch b;
     int rc = cli_batch_plan(&b, &spec, &o->common);
 
+    /* --latents names one file: one input, and not the image's own output. */
+    if (rc == 0 && o->latents && b.n != 1)
+        rc = cli_usage_error("--latents takes one input, not %zu", b.n);
+    if (rc == 0 && o->latents && b.items[0].output && strcmp(o->latents, b.items[0].output) == 0)
+        rc = cli_usage_error("--latents and the image cannot both go to '%s'", o->latents);
     /* Only an output named with -o can have a name that says no format; before any work. */
     for (size_t i = 0; rc == 0 && i < b.n; i++)
         if (b.items[i].output && format_for(o, b.items[i].output) == IMAGEIO_UNKNOWN)

@@ -277,11 +277,15 @@ static int open_encoder(EncodeJob *job)
     s.entropy = o->entropy;
     s.keep_icc = o->keep_icc;
     s.refine = o->refine;
-    s.effort = o->effort;
     /* A PSNR target decodes every trial. */
     s.roles = AECIMG_ROLE_ENCODE | (o->target == TARGET_PSNR ? AECIMG_ROLE_DECODE : 0);
     if (cli_open_codec(&o->common, &s, &enc->ctx) != 0)
         return -1;
+    int err = aecimg_set_effort(enc->ctx, o->effort);
+    if (err < 0) {
+        cli_message(job->in_name, "%s", aecimg_strerror(err));
+        return -1;
+    }
     job->t_load = cli_now() - t0;
     return 0;
 }

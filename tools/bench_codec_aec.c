@@ -29,8 +29,11 @@ static int open_context(const BenchConfig *cfg, int threads, int effort, int ref
     set.max_pixels = cfg->max_pixels;
     set.keep_icc = 0;
     set.refine = refine;
-    set.effort = effort;
     rc = aecimg_open(ctx, &set);
+    if (rc == AECIMG_OK && (rc = aecimg_set_effort(*ctx, effort)) != AECIMG_OK) {
+        aecimg_close(ctx);
+        return bench_fail(err, err_size, "effort %d: %s", effort, aecimg_strerror(rc));
+    }
     if (rc == AECIMG_OK)
         return 0;
     if (cfg->model)

@@ -23,10 +23,11 @@
 static const char *tool_name = "aec";
 static mode_t new_file_mode = 0666;
 
-/* The temporary file the signal handler removes.  The handler reads the name only while
- * pending_tmp_set is nonzero, so the name is never read half-written by ordinary code. */
-static char pending_tmp[CLI_PATH_MAX];
-static volatile sig_atomic_t pending_tmp_set;
+/* The temporary files the signal handler removes, one slot per output being written.  The handler
+ * reads a name only while its pending_tmp_set is nonzero, so a name is never read half-written by
+ * ordinary code. */
+static char pending_tmp[CLI_MAX_OUTPUTS][CLI_PATH_MAX];
+static volatile sig_atomic_t pending_tmp_set[CLI_MAX_OUTPUTS];
 
 /* Worker processes of --jobs; the handler passes its signal on to them. */
 static volatile sig_atomic_t child_pids[CLI_MAX_JOBS];
@@ -41,8 +42,9 @@ static size_t temp_mirror_size;
 
 static void on_signal(int sig)
 {
-    if (pending_tmp_set)
-        unlink(pending_tmp);
+    for (int i = 0; i < CLI_MAX_OUTPUTS; i++)
+        if (pending_tmp_set[i])
+            unlink(pending_tmp[i]);
     for (sig_atomic_t i = 0; i < child_count; i++)
         if (child_pids[i] > 0)
             kill((pid_t)child_pids[i], sig);
@@ -474,24 +476,27 @@ static int temp_template(const char *path, char *buf, size_t size)
 
 static int open_temp(CliOutput *o, char *err, size_t err_size)
 {
-    int fd;
+    int fd, slot = 0;
 
-    pending_tmp_set = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    if (temp_template(o->path, pending_tmp, sizeof pending_tmp) != 0)
+    while (slot < CLI_MAX_OUTPUTS && pending_tmp_set[slot])
+        slot++;
+    if (slot == CLI_MAX_OUTPUTS)
+        return fail(err, err_size, "more than %d outputs at once", CLI_MAX_OUTPUTS);
+    o->slot = slot;
+    if (temp_template(o->path, pending_tmp[slot], sizeof pending_tmp[slot]) != 0)
         return fail(err, err_size, "%s", strerror(ENAMETOOLONG));
     /* mkstemp() fills in the name in the buffer the handler reads, and the handler is armed
      * before the file exists: no moment when the file exists but would be left behind.  Until
      * then the handler at worst unlinks a name that does not exist. */
     atomic_signal_fence(memory_order_seq_cst);
-    pending_tmp_set = 1;
-    fd = mkstemp(pending_tmp);
+    pending_tmp_set[slot] = 1;
+    fd = mkstemp(pending_tmp[slot]);
     if (fd < 0) {
         int e = errno;
-        pending_tmp_set = 0;
+        pending_tmp_set[slot] = 0;
         return fail(err, err_size, "cannot create a temporary file: %s", strerror(e));
     }
-    memcpy(o->tmp, pending_tmp, sizeof o->tmp);
+    memcpy(o->tmp, pending_tmp[slot], sizeof o->tmp);
     if (temp_mirror)
         snprintf(temp_mirror, temp_mirror_size, "%s", o->tmp);
     if (fchmod(fd, o->mode) != 0 || !(o->f = fdopen(fd, "wb"))) {
@@ -534,7 +539,7 @@ static int close_stream(CliOutput *o)
 
 static void forget_temp(CliOutput *o)
 {
-    pending_tmp_set = 0;
+    pending_tmp_set[o->slot] = 0;
     o->tmp[0] = '\0';
     if (temp_mirror)
         temp_mirror[0] = '\0';
@@ -559,18 +564,28 @@ static int install_temp(CliOutput *o)
     return 0;
 }
 
-int cli_output_commit(CliOutput *o, char *err, size_t err_size)
+static int output_failed(CliOutput *o, int e, char *err, size_t err_size)
 {
-    int e = close_stream(o);
-
-    if (!e && o->tmp[0])
-        e = install_temp(o);
-    if (!e)
-        return 0;
     cli_output_abort(o);
     if (e == EEXIST)
         return fail(err, err_size, "already exists; use -f to overwrite it");
     return fail(err, err_size, "%s", strerror(e));
+}
+
+int cli_output_finish(CliOutput *o, char *err, size_t err_size)
+{
+    int e = o->f ? close_stream(o) : 0;
+
+    return e ? output_failed(o, e, err, err_size) : 0;
+}
+
+int cli_output_commit(CliOutput *o, char *err, size_t err_size)
+{
+    int e = o->f ? close_stream(o) : 0;
+
+    if (!e && o->tmp[0])
+        e = install_temp(o);
+    return e ? output_failed(o, e, err, err_size) : 0;
 }
 
 void cli_output_abort(CliOutput *o)

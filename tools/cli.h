@@ -12,6 +12,8 @@
 enum { CLI_EXIT_OK = 0, CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2 };
 
 #define CLI_PATH_MAX 4096
+/* Outputs one run may have in progress at once (aec-decode: the image and --latents). */
+#define CLI_MAX_OUTPUTS 2
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -118,6 +120,7 @@ typedef struct CliOutput {
     mode_t mode;      /* permissions of the finished file */
     FILE *f;
     char tmp[CLI_PATH_MAX];
+    int slot;         /* which of the signal handler's temporary names is tmp */
 } CliOutput;
 
 /* Checks, before any work, that path may be written: not a terminal for "-", not the input file
@@ -127,7 +130,11 @@ int cli_output_prepare(CliOutput *o, const char *path, const char *input, int fo
                        size_t err_size);
 /* Opens the temporary file (or stdout / the device); o->f is ready for writing. */
 int cli_output_begin(CliOutput *o, char *err, size_t err_size);
-/* Flushes, syncs, closes and renames into place; on failure the temporary file is removed. */
+/* Flushes, syncs and closes, without renaming yet: a run with two outputs finishes both before it
+ * commits either, so that a full disk leaves neither behind.  On failure the temporary file is
+ * removed. */
+int cli_output_finish(CliOutput *o, char *err, size_t err_size);
+/* Finishes (if not done yet) and renames into place; on failure the temporary file is removed. */
 int cli_output_commit(CliOutput *o, char *err, size_t err_size);
 /* Closes and removes the temporary file, if any. */
 void cli_output_abort(CliOutput *o);

@@ -90,7 +90,7 @@ enum {
 /* Most iterations of latent refinement (AecimgSettings.refine). */
 #define AECIMG_REFINE_MAX 1000
 
-/* Encoder effort levels (AecimgSettings.effort): higher is slower and codes smaller files at the same
+/* Encoder effort levels (aecimg_set_effort): higher is slower and codes smaller files at the same
  * quality.  The default level is the one whose encode takes about a second for a 768x512 image on
  * two cores; aecimg_effort_refine() tells what each level does. */
 #define AECIMG_EFFORT_MAX 9
@@ -119,13 +119,9 @@ typedef struct AecimgSettings {
     /* Encoder effort: iterations of latent refinement, a gradient descent through the synthesis
      * transform that finds symbols with a lower rate-distortion cost than rounding the analysis
      * transform's output (0..AECIMG_REFINE_MAX), weighing the rate of the entropy stage in use.  Each
-     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): as `effort` says;
-     * nonzero: exactly this many, whatever `effort` says. */
+     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): as the context's
+     * effort level says (aecimg_set_effort); nonzero: exactly this many, whatever the effort. */
     int refine;
-    /* Encoder effort, 0..AECIMG_EFFORT_MAX (default AECIMG_EFFORT_DEFAULT): a level of the encoder's
-     * search, today the refinement iterations aecimg_effort_refine() gives.  Decoding never depends on
-     * it; every file decodes with the same model whatever the effort. */
-    int effort;
 } AecimgSettings;
 
 /* An 8-bit image: rows packed, channels interleaved (gray, gray+alpha, RGB or RGBA).
@@ -138,6 +134,13 @@ typedef struct AecimgImage {
     size_t icc_size;
     uint32_t source_bit_depth; /* bit depth of the original (1..16); informational */
 } AecimgImage;
+
+/* A file's dequantized latent tensor: what the synthesis transform receives, (k + offset_c) * inverse_gain_c
+ * for each symbol k of channel c.  Returned by aecimg_decode_latents(), released with aecimg_latents_free(). */
+typedef struct AecimgLatents {
+    uint32_t channels, height, width; /* C x H x W: the model's latent channels, the image's size / stride */
+    float *data;                      /* channels * height * width floats, channel-planar (C, H, W order) */
+} AecimgLatents;
 
 /* What a container header says, read without the model. */
 typedef struct AecimgInfo {
@@ -176,6 +179,10 @@ AECIMG_API const char *aecimg_cpu_level(const AecimgContext *ctx);
 AECIMG_API int aecimg_set_quality(AecimgContext *ctx, int quality);
 AECIMG_API int aecimg_set_entropy(AecimgContext *ctx, int entropy);
 AECIMG_API int aecimg_set_refine(AecimgContext *ctx, int iterations);
+/* Encoder effort, 0..AECIMG_EFFORT_MAX (AECIMG_EFFORT_DEFAULT when a context opens): a level of the
+ * encoder's search, today the refinement iterations aecimg_effort_refine() gives.  Decoding never
+ * depends on it.  A function rather than a settings field, so that AecimgSettings keeps its size for
+ * programs built against API 1.0.  Since API 1.1. */
 AECIMG_API int aecimg_set_effort(AecimgContext *ctx, int effort);
 /* Refinement iterations of an effort level (0..AECIMG_EFFORT_MAX); AECIMG_ERR_INVALID_ARGUMENT for
  * other levels. */
@@ -190,8 +197,20 @@ AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
+/* The ICC profile of a .aec file, found as aecimg_read_info() validates it (no model, no decoding):
+ * *icc points into data (NULL and *icc_size 0 when the file has none).  Since API 1.1. */
+AECIMG_API int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t **icc, size_t *icc_size);
+/* Decodes a .aec file's latents into a malloc'd tensor without running the synthesis transform: the
+ * features a downstream model can learn from.  The context checks the file's model, as for
+ * aecimg_decode().  On error *latents is zeroed.  Since API 1.1. */
+AECIMG_API int aecimg_decode_latents(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgLatents *latents);
 
 AECIMG_API void aecimg_image_free(AecimgImage *img);
+/* Releases a tensor of aecimg_decode_latents() and zeroes it; NULL and zeroed tensors are ignored. */
+AECIMG_API void aecimg_latents_free(AecimgLatents *latents);
+/* Releases a buffer the library allocated (the file of aecimg_encode()); the same as free() in C, for
+ * bindings that cannot call the C library's free() themselves.  Since API 1.1. */
+AECIMG_API void aecimg_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,12 @@ for tool in "$build/tools/aec-encode" "$build/tools/aec-decode" "$mut"; do
 done
 AECIMG_MODEL=$model
 export AECIMG_MODEL
+# Files come from the float32 encoder whatever the machine, so that they do not depend on it; the
+# bfloat16 level's pixels are recorded beside the float32 ones (where the machine has that level).
+AECIMG_CPU_MAX=avx512
+export AECIMG_CPU_MAX
+have_bf16=$(AECIMG_CPU_MAX=avx512bf16 "$build/tools/aec-encode" --version | grep -c 'kernels: avx512bf16' || true)
+[ "$have_bf16" = 1 ] || echo "warning: no avx512bf16 level here: PIXELS-BF16 left '-' (unchecked)" >&2
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aec-conformance.XXXXXX")
 trap 'rm -rf "$tmp"' 0
@@ -29,10 +35,11 @@ rm -f "$here"/*.aec
 manifest=$tmp/MANIFEST
 cat >"$manifest" <<'HEAD'
 # The conformance corpus: one line per file (tests/conformance/README.md).
-# FILE  EXPECT  WIDTH HEIGHT CHANNELS  PIXELS-SHA256  ICC-SHA256  WHAT
+# FILE  EXPECT  WIDTH HEIGHT CHANNELS  PIXELS-SHA256  PIXELS-BF16-SHA256  ICC-SHA256  WHAT
 # EXPECT is "ok" or the AECIMG_ERR_* name aecimg_decode must return.  PIXELS-SHA256 is the SHA-256
-# of the decoded pixels (rows top to bottom, channels interleaved, 8 bits), identical at every CPU
-# kernel level; ICC-SHA256 that of the decoded ICC profile, "-" for none.  Made by generate.sh.
+# of the decoded pixels (rows top to bottom, channels interleaved, 8 bits), identical at every float32
+# CPU kernel level (c, avx2, avx512); PIXELS-BF16-SHA256 that at the bfloat16 level (avx512bf16), "-"
+# for unchecked; ICC-SHA256 that of the decoded ICC profile, "-" for none.  Made by generate.sh.
 HEAD
 
 enc() { "$build/tools/aec-encode" --quiet -f "$@"; }
@@ -48,16 +55,21 @@ valid() {
     v_c=$(info "$here/$1" channels)
     v_pixels=$("$build/tools/aec-decode" --quiet --format pam -o - "$here/$1" |
         tail -c $((v_w * v_h * v_c)) | sha)
+    v_bf16=-
+    if [ "$have_bf16" = 1 ]; then
+        v_bf16=$(AECIMG_CPU_MAX=avx512bf16 "$build/tools/aec-decode" --quiet --format pam -o - "$here/$1" |
+            tail -c $((v_w * v_h * v_c)) | sha)
+    fi
     v_icc=-
     if [ "$(info "$here/$1" icc_size)" != 0 ]; then
         v_icc=$("$mut" payload "$here/$1" - iccp 1 | sha)
     fi
-    printf '%s ok %s %s %s %s %s %s\n' "$1" "$v_w" "$v_h" "$v_c" "$v_pixels" "$v_icc" "$2" >>"$manifest"
+    printf '%s ok %s %s %s %s %s %s %s\n' "$1" "$v_w" "$v_h" "$v_c" "$v_pixels" "$v_bf16" "$v_icc" "$2" >>"$manifest"
 }
 
 # invalid FILE ERROR WHAT: a file that must fail with AECIMG_ERR_ERROR.
 invalid() {
-    printf '%s AECIMG_ERR_%s - - - - - %s\n' "$1" "$2" "$3" >>"$manifest"
+    printf '%s AECIMG_ERR_%s - - - - - - %s\n' "$1" "$2" "$3" >>"$manifest"
 }
 
 image() { "$mut" image "$1" "$2" "$3" "${4:-255}" "$tmp/$1x$2x$3.pam"; echo "$tmp/$1x$2x$3.pam"; }

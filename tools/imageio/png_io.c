@@ -186,9 +186,11 @@ static int encode_png(PngWriter *w, FILE *f, const AecimgImage *img)
         png_set_iCCP(w->png, w->info, "ICC Profile", PNG_COMPRESSION_TYPE_BASE, img->icc,
                      (png_uint_32)img->icc_size);
     }
-    /* zlib level 3 instead of libpng's 6: on a decoded 24-megapixel photo it writes 4x faster
-     * (3.0 s instead of 11.9 s) for a file 5% larger. */
-    png_set_compression_level(w->png, 3);
+    /* zlib level 1 instead of libpng's 6, and the Paeth filter on every row instead of trying all five
+     * per row: on a decoded Kodak photo 2.4 times faster than level 3 with all filters, for a file 4%
+     * larger (level 3 had been 4 times faster than 6 for 5% more). */
+    png_set_compression_level(w->png, 1);
+    png_set_filter(w->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
     png_write_info(w->png, w->info);
     size_t stride = (size_t)img->width * img->channels;
     for (uint32_t y = 0; y < img->height; y++)
