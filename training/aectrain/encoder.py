@@ -18,7 +18,6 @@ rounded latents plus their code length under the discrete prior, both with strai
 gradients (--rate noise: the code length of the noisy latent instead, as in joint training).
 """
 import argparse
-import csv
 import datetime
 import math
 import os
@@ -32,7 +31,7 @@ from . import modelfile
 from .export import psnr_checks
 from .data import PatchSource, list_images, load_eval_images
 from .model import GDN, analysis_spec, build_analysis, rate_bits
-from .train import MAX_SKIPPED, append_csv, learning_rate, psnr, save_atomic, stratified_rates
+from .train import append_csv, finite_step, learning_rate, log_step, psnr, save_atomic, stratified_rates
 
 
 def parse_spec(text):
@@ -310,22 +309,12 @@ def main(argv=None):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(g_a.parameters(), args.clip if args.clip > 0 else math.inf)
-        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        if not finite_step(loss, norm, step, skipped):
             skipped += 1
-            print("step %d: non-finite loss or gradient, batch skipped" % step, flush=True)
-            if skipped > MAX_SKIPPED:
-                raise SystemExit("%d non-finite steps; stopped, the last checkpoint is left as it was" % skipped)
             continue
         opt.step()
         step += 1
-        window.append((float(loss), float(bpp.mean()), float(mse.mean())))
-        if step % 50 == 0:
-            l, b, m = (sum(v) / len(window) for v in zip(*window))
-            window.clear()
-            el = time.time() - started
-            append_csv(os.path.join(args.run, "train.csv"), ["step", "seconds", "lr", "loss", "bpp", "psnr_mean_mse"],
-                       [step, round(el, 1), "%.3g" % lr, "%.4f" % l, "%.4f" % b, "%.3f" % psnr(m)])
-            print("step %d  %.0fs  lr %.2e  loss %.4f  bpp %.4f  psnr %.2f" % (step, el, lr, l, b, psnr(m)), flush=True)
+        log_step(args.run, window, step, time.time() - started, lr, loss, bpp, mse)
         if step % args.save_every == 0 or step == args.steps:
             checkpoint()
         if evals and (step % args.eval_every == 0 or step == args.steps):

@@ -165,6 +165,29 @@ def evaluate(model, images, device):
     return rows
 
 
+def finite_step(loss, norm, step, skipped):
+    """False for a batch whose loss or gradient is not finite (one poisoned Adam step would spoil the
+    weights and, at the next save, the checkpoint); stops the run after MAX_SKIPPED of them."""
+    if torch.isfinite(loss) and torch.isfinite(norm):
+        return True
+    print("step %d: non-finite loss or gradient, batch skipped" % step, flush=True)
+    if skipped + 1 > MAX_SKIPPED:
+        raise SystemExit("%d non-finite steps; stopped, the last checkpoint is left as it was" % (skipped + 1))
+    return False
+
+
+def log_step(run, window, step, seconds, lr, loss, bpp, mse):
+    """Adds a step to `window`; every 50 steps writes their means to RUN/train.csv and the console."""
+    window.append((float(loss), float(bpp.mean()), float(mse.mean())))
+    if step % 50:
+        return
+    l, b, m = (sum(v) / len(window) for v in zip(*window))
+    window.clear()
+    append_csv(os.path.join(run, "train.csv"), ["step", "seconds", "lr", "loss", "bpp", "psnr_mean_mse"],
+               [step, round(seconds, 1), "%.3g" % lr, "%.4f" % l, "%.4f" % b, "%.3f" % psnr(m)])
+    print("step %d  %.0fs  lr %.2e  loss %.4f  bpp %.4f  psnr %.2f" % (step, seconds, lr, l, b, psnr(m)), flush=True)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -301,26 +324,13 @@ def main(argv=None):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
-        if not (torch.isfinite(loss) and torch.isfinite(norm)):
-            # One poisoned Adam step would spoil the weights and, at the next save, the checkpoint.
+        if not finite_step(loss, norm, step, skipped):
             skipped += 1
-            print("step %d: non-finite loss or gradient, batch skipped" % step, flush=True)
-            if skipped > MAX_SKIPPED:
-                raise SystemExit("%d non-finite steps; stopped, the last checkpoint is left as it was" % skipped)
             continue
         opt.step()
         step += 1
 
-        window.append((float(loss), float(bpp.mean()), float(mse.mean())))
-        if step % 50 == 0:
-            l, b, m = (sum(v) / len(window) for v in zip(*window))
-            window.clear()
-            el = time.time() - started
-            append_csv(os.path.join(args.run, "train.csv"),
-                       ["step", "seconds", "lr", "loss", "bpp", "psnr_mean_mse"],
-                       [step, round(el, 1), "%.3g" % lr, "%.4f" % l, "%.4f" % b, "%.3f" % psnr(m)])
-            print("step %d  %.0fs  lr %.2e  loss %.4f  bpp %.4f  psnr %.2f" % (step, el, lr, l, b, psnr(m)),
-                  flush=True)
+        log_step(args.run, window, step, time.time() - started, lr, loss, bpp, mse)
         if step % args.save_every == 0 or step == args.steps:
             checkpoint()
         if evals and (step % args.eval_every == 0 or step == args.steps):
