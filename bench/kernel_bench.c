@@ -67,7 +67,7 @@ static void run_once(const Job *j)
             exit(1);
         }
     } else
-        nn_gdn(j->k, &j->layer->gdn, j->src, j->in.h, j->in.w, j->threads);
+        nn_gdn(j->k, &j->layer->gdn, j->src, j->src, j->in.h, j->in.w, j->threads);
 }
 
 /* Seconds per run: the best of five timings of enough runs to fill 0.2 s. */
@@ -133,7 +133,8 @@ static void bench_network(const Network *n, const char *name, Shape s, int threa
                 snprintf(what, sizeof what, "conv%dx%d/%d %d->%d%s%s", l->conv.k, l->conv.k, l->conv.stride, s.c,
                          out.c, l->conv.block > 1 ? " winograd" : "", bf16 ? " bf16" : "");
             else
-                snprintf(what, sizeof what, "%s %d%s", l->op == MODEL_OP_GDN ? "gdn" : "igdn", s.c, bf16 ? " bf16" : "");
+                snprintf(what, sizeof what, "%s %d%s", l->op == MODEL_OP_GDN ? "gdn" : "igdn", s.c,
+                         bf16 ? " bf16" : "");
             printf("| %s | %s %u | %s | %dx%d | %.2f | %.2f | %.1f | %.1f | %.0f%% |\n", n->kernels->level, name, i,
                    what, s.w, s.h, f * 1e-9, t * 1e3, g, x, 100 * x / peak);
             sums[0] += f;

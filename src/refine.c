@@ -158,25 +158,27 @@ typedef struct RefineWork {
 static void work_free(RefineWork *wk, uint32_t layers)
 {
     for (uint32_t i = 0; i < layers; i++)
-        free(wk->saved[i]);
-    free(wk->buf[0]);
-    free(wk->buf[1]);
-    free(wk->scratch);
-    free(wk->z);
-    free(wk->adam_m);
-    free(wk->adam_v);
-    free(wk->dw);
-    free(wk->dbits);
+        nn_free_packed(wk->saved[i]);
+    nn_free_packed(wk->buf[0]);
+    nn_free_packed(wk->buf[1]);
+    nn_free_packed(wk->scratch);
+    nn_free_packed(wk->z);
+    nn_free_packed(wk->adam_m);
+    nn_free_packed(wk->adam_v);
+    nn_free_packed(wk->dw);
+    nn_free_packed(wk->dbits);
     free(wk->table_at);
     free(wk->count);
-    free(wk->weight);
+    nn_free_packed(wk->weight);
     free(wk->symbol);
     free(wk->cls);
 }
 
+/* Zeroed floats (nn_alloc_packed: the large buffers are fresh zero pages on huge pages, a few page
+ * faults for the tile instead of one per 4 KiB). */
 static float *alloc_floats(size_t n, int *ok)
 {
-    float *p = *ok ? calloc(n ? n : 1, sizeof(float)) : NULL;
+    float *p = *ok && n <= SIZE_MAX / sizeof(float) ? nn_alloc_packed((n ? n : 1) * sizeof(float)) : NULL;
     if (!p)
         *ok = 0;
     return p;

@@ -221,6 +221,63 @@ static void test_default_model_psnr(void **state)
     model_file_free(&mf);
 }
 
+/* The bfloat16 level's accuracy contract (bench/results/precision.md measures it on all of Kodak: within
+ * 0.02 dB of float32 at every quality) on the Kodak photo in testimages/, at the lowest, a middle and
+ * the highest quality: encoded and decoded at avx512bf16 against both at avx512.  Measured: -0.001,
+ * +0.003 and -0.005 dB; decoded samples of one file differ by a few steps. */
+static void test_bf16_accuracy(void **state)
+{
+    (void)state;
+    setenv("AECIMG_CPU_MAX", "avx512bf16", 1);
+    AecimgContext *probe = open_ctx(path_of("models/default.aecm"), 0, 2);
+    const int have = strcmp(aecimg_cpu_level(probe), "avx512bf16") == 0;
+    aecimg_close(&probe);
+    if (!have) {
+        unsetenv("AECIMG_CPU_MAX");
+        print_message("no avx512bf16 level on this CPU or build: skipped\n");
+        skip();
+        return;
+    }
+    AecimgImage img = load_image("testimages/kodim23.png");
+    const size_t n = (size_t)img.width * img.height * 3;
+    static const int qualities[] = {0, 50, 100};
+    for (size_t i = 0; i < sizeof qualities / sizeof *qualities; i++) {
+        double db[2];
+        AecimgImage out[2];
+        uint8_t *file[2];
+        size_t size[2];
+        for (int l = 0; l < 2; l++) {
+            setenv("AECIMG_CPU_MAX", l ? "avx512bf16" : "avx512", 1);
+            AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), qualities[i], 2);
+            assert_int_equal(aecimg_encode(ctx, &img, &file[l], &size[l]), 0);
+            assert_int_equal(aecimg_decode(ctx, file[l], size[l], &out[l]), 0);
+            db[l] = psnr(img.pixels, out[l].pixels, n);
+            aecimg_close(&ctx);
+        }
+        /* The float32 file at the bfloat16 decoder: the decoder's own difference. */
+        AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), qualities[i], 2);
+        AecimgImage cross;
+        assert_int_equal(aecimg_decode(ctx, file[0], size[0], &cross), 0);
+        int worst = 0;
+        for (size_t k = 0; k < n; k++) {
+            const int d = abs((int)cross.pixels[k] - (int)out[0].pixels[k]);
+            worst = d > worst ? d : worst;
+        }
+        printf("  q%d: float32 %.4f dB, bfloat16 %+.4f dB, %zu vs %zu bytes, decoders differ by %d at most\n",
+               qualities[i], db[0], db[1] - db[0], size[0], size[1], worst);
+        assert_true(db[1] - db[0] > -0.02);
+        assert_true(worst <= 8);
+        aecimg_close(&ctx);
+        aecimg_image_free(&cross);
+        for (int l = 0; l < 2; l++) {
+            aecimg_image_free(&out[l]);
+            free(file[l]);
+        }
+    }
+    unsetenv("AECIMG_CPU_MAX");
+    aecimg_image_free(&img);
+}
+
 static void encode_with(const AecimgImage *img, int quality, int threads, uint8_t **file, size_t *size)
 {
     AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), quality, threads);
@@ -1050,6 +1107,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance_vectors),
         cmocka_unit_test(test_default_model_psnr),
+        cmocka_unit_test(test_bf16_accuracy),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_tile_grid),
         cmocka_unit_test(test_tiles_identical),

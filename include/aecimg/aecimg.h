@@ -172,7 +172,9 @@ AECIMG_API void aecimg_close(AecimgContext **ctx);
 AECIMG_API const char *aecimg_model_name(const AecimgContext *ctx);
 AECIMG_API const char *aecimg_model_path(const AecimgContext *ctx);
 AECIMG_API const uint8_t *aecimg_model_hash(const AecimgContext *ctx);
-/* The SIMD level the kernels use ("c", "avx2", "avx512"). */
+/* The kernel level in use: "c", "avx2", "avx512" (float32), or "avx512bf16" (the inner convolutions and
+ * GDNs with bfloat16 products on CPUs with AVX512-BF16; decodes to slightly different pixels, see
+ * aec-decode(1)).  The highest the CPU has, capped by the environment variable AECIMG_CPU_MAX. */
 AECIMG_API const char *aecimg_cpu_level(const AecimgContext *ctx);
 
 /* Settings that may change between calls on one context. */

@@ -185,7 +185,8 @@ WG_INLINE void transform_outputs_with(const NnConv *conv, const float *m, int co
                     for (int i0 = 0, len; i0 < n; i0 += len) {
                         const int q = (co0 + c0 + i0) / quarter, ch = (co0 + c0 + i0) % quarter;
                         len = n - i0 < quarter - ch ? n - i0 : quarter - ch;
-                        float *dst = out + ((size_t)(2 * (y0 + r) + q / 2) * 2 * ow + 2 * (x0 + c) + q % 2) * quarter + ch;
+                        const size_t pixel = (size_t)(2 * (y0 + r) + q / 2) * 2 * ow + 2 * (x0 + c) + q % 2;
+                        float *dst = out + pixel * quarter + ch;
                         NN_SIMD
                         for (int i = 0; i < len; i++)
                             dst[i] = src[i0 + i] + bias[i0 + i];
