@@ -129,8 +129,10 @@ static char **read_folder(const char *path, size_t *n)
         return NULL;
     }
     closedir(d);
+    if (!names) /* an empty folder: qsort may not be passed a null array, even of no elements */
+        return calloc(1, sizeof *names);
     qsort(names, *n, sizeof *names, compare_names);
-    return names ? names : calloc(1, sizeof *names);
+    return names;
 }
 
 typedef struct Walk {
