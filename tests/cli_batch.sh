@@ -132,6 +132,10 @@ rm -f "$tmp/big.pam"
 mkdir "$tmp/bigs"
 for k in 1 2 3 4; do cp "$tmp/big.aec" "$tmp/bigs/big$k.aec"; done
 sleep_a_little() { sleep 0.02 2>/dev/null || sleep 1; }
+# children_of PID: the processes whose parent is PID, from /proc (ps may not be installed).
+children_of() {
+    awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if ($2 == p) print pid }' /proc/[0-9]*/stat 2>/dev/null
+}
 # wait_for_temp DIR PID: until a temporary file shows in DIR (or PID ends); 0 if one did.
 wait_for_temp() {
     wt_tries=0
@@ -146,8 +150,9 @@ mkdir "$tmp/killed"
 "$dec" --jobs 2 -j 1 "$tmp/bigs" -o "$tmp/killed/" 2>"$tmp/err" &
 pid=$!
 if wait_for_temp "$tmp/killed" "$pid"; then
-    victim=$(ps -o pid= --ppid "$pid" 2>/dev/null | head -n 1 | tr -d ' ')
+    victim=$(children_of "$pid" | head -n 1)
     [ -n "$victim" ] && kill -KILL "$victim"
+    check "  (a worker process found to kill)" test -n "$victim"
     wait "$pid"
     status=$?
     check "a worker killed by SIGKILL: exit 1" test "$status" -eq 1
@@ -164,7 +169,8 @@ mkdir "$tmp/termed"
 "$dec" --jobs 2 -j 1 "$tmp/bigs" -o "$tmp/termed/" 2>"$tmp/err" &
 pid=$!
 if wait_for_temp "$tmp/termed" "$pid"; then
-    workers=$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ' | tr '\n' ' ')
+    workers=$(children_of "$pid" | tr '\n' ' ')
+    check "  (2 worker processes running)" test "$(echo $workers | wc -w)" -eq 2
     kill -TERM "$pid"
     wait "$pid"
     status=$?

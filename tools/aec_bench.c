@@ -87,7 +87,7 @@ static void print_help(void)
            "      --out-dir DIR       write DIR/results.csv, DIR/results.json and DIR/rd.svg\n"
            "      --html DIR          write DIR/index.html, a page to look at: the plot and,\n"
            "                          per image, crops of every lossy codec at matched bpp\n"
-           "                          (about 3 to 5 more encodes per codec and image)\n"
+           "                          (about 4 more encodes per codec and image)\n"
            "      --html-bpp X        the bits per pixel the page matches (default %g)\n"
            "      --per-image         also print a table row for every image\n"
            "      --model FILE        aec model file (default: $%s, else the installed model)\n"

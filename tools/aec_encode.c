@@ -91,7 +91,7 @@ static void print_help(void)
            "INPUT '-' reads standard input; a folder INPUT stands for its images.\n\n"
            "  -q, --quality N      0..100, higher is better and larger (default %d)\n"
            "      --target-size N  instead of -q: the highest quality whose file has at most\n"
-           "                       N bytes (about 3 to 5 trial encodes)\n"
+           "                       N bytes (about 4 trial encodes)\n"
            "      --target-bpp X   the same for at most X bits per pixel\n"
            "      --target-psnr DB the lowest quality that decodes to at least DB dB PSNR\n"
            "                       (each trial encode also decodes)\n"

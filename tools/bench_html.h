@@ -14,7 +14,7 @@ enum { BENCH_HTML_CROP = 256, BENCH_HTML_DETAIL = 64, BENCH_HTML_ZOOM = 4 };
 /* Writes dir/index.html and the files it shows, all in dir (an existing folder): rd.svg, and for
  * image k (1-based) ik-original.png, ik-CODEC.png and the magnified details ik-original-zoom.png,
  * ik-CODEC-zoom.png.  Every lossy codec of the run codes every image once more, at the highest
- * quality whose file has at most bpp bits per pixel (cli_search: about 3 to 5 encodes), or at its
+ * quality whose file has at most bpp bits per pixel (cli_search: about 4 encodes), or at its
  * lowest quality if even that is larger.  The crop is the BENCH_HTML_CROP square with the most
  * detail (gradient energy) and the detail the BENCH_HTML_DETAIL square with the most inside it.
  * With notes, a line per image on stderr.  Returns 0, or -1 after reporting the problem. */

@@ -628,11 +628,11 @@ static void run_parallel(Run *r, size_t runnable)
     watch_workers(r, fds[0]);
     close(fds[0]);
     reap_workers(r);
-    /* Left over only if every worker died. */
+    /* Left over when every worker died, or one died between taking an item and starting it. */
     for (size_t i = 0; i < r->b->n; i++)
         if (!r->b->items[i].skip[0] && atomic_load(&r->sh->slots[i].state) == ITEM_PENDING) {
             atomic_store(&r->sh->slots[i].state, ITEM_FAILED);
-            cli_message(r->b->items[i].input, "not coded: no worker process was left");
+            cli_message(r->b->items[i].input, "not coded: the worker processes died first");
         }
 }
 
