@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define MODEL_X86 1
 #else
@@ -111,10 +112,20 @@ __attribute__((target("avx,f16c"))) static int halves_to_floats_f16c(const uint8
 }
 #endif
 
+#if MODEL_X86
+/* F16C is CPUID leaf 1, ECX bit 29; asked directly because clang's __builtin_cpu_supports does not
+ * know the name.  AVX (whose state the OS must save) is checked by the builtin. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 static int halves_to_floats(const uint8_t *p, size_t n, float *out)
 {
 #if MODEL_X86
-    if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+    if (cpu_has_f16c())
         return halves_to_floats_f16c(p, n, out);
 #endif
     return halves_to_floats_c(p, n, out);
