@@ -4,11 +4,12 @@
  * aecimg_decode_latents (container, model checks, entropy stage, quantizer) and aecimg_decode (all that,
  * synthesis, alpha, ICC).  They must agree: a file the container reader refuses cannot decode, a decoded
  * image has the size and channels the header says, and a file that decodes has finite latents of the
- * header's shape.
+ * header's shape (in the compact form, which does not store it, a shape within the image's).
  *
  * Every chunk carries a CRC-32, which random changes almost never keep right, so each input is
  * decoded twice: as it is (the framing and CRC checks), and with the CRC of every complete chunk
- * recomputed, so that the chunk parsers and the entropy stages see the mutated bytes. */
+ * recomputed (in the compact form, the header and body CRCs), so that the parsers and the entropy
+ * stages see the mutated bytes. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,9 +23,57 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static AecimgContext *ctx;
 
+/* Stores crc at p; 1 if that changed the bytes. */
+static int put_crc(uint8_t *p, uint32_t crc)
+{
+    if (load_be32(p) == crc)
+        return 0;
+    store_be32(p, crc);
+    return 1;
+}
+
+/* The offset after the varint at pos, or size if it runs past the end. */
+static size_t skip_varint(const uint8_t *data, size_t size, size_t pos, uint32_t *value)
+{
+    uint32_t v = 0;
+    for (unsigned shift = 0; pos < size; shift += 7) {
+        const uint8_t b = data[pos++];
+        v |= shift < 32 ? (uint32_t)(b & 0x7f) << shift : 0;
+        if (!(b & 0x80)) {
+            *value = v;
+            return pos;
+        }
+    }
+    return size;
+}
+
+/* The compact form's two CRCs, where the header as the mutated bytes lay it out fits in the data
+ * (doc/container.md section 9.2). */
+static int repair_compact_crcs(uint8_t *data, size_t size)
+{
+    const size_t fixed_end = 25;
+    uint32_t count = 0, v;
+    if (size < fixed_end + 9)
+        return 0;
+    size_t pos = skip_varint(data, size, fixed_end, &count);
+    for (uint32_t i = 0; i < count && i < AEC_MAX_STREAMS && pos < size; i++)
+        pos = skip_varint(data, size, pos, &v);
+    const unsigned channels = data[13] & 7;
+    if ((channels == 2 || channels == 4) && pos < size)
+        pos = skip_varint(data, size, pos + 1, &v);
+    if ((data[13] & 0x80) && pos < size)
+        pos = skip_varint(data, size, pos + 1, &v);
+    if (pos > size || size - pos < 8)
+        return 0;
+    int changed = put_crc(data + pos, container_crc32(0, data + AEC_SIGNATURE_SIZE, pos - AEC_SIGNATURE_SIZE));
+    return put_crc(data + size - 4, container_crc32(0, data + pos + 4, size - 4 - (pos + 4))) | changed;
+}
+
 /* Rewrites the CRC of each chunk that lies wholly within the data; 1 if any changed. */
 static int repair_crcs(uint8_t *data, size_t size)
 {
+    if (size > AEC_SIGNATURE_SIZE && data[AEC_SIGNATURE_SIZE] >= AEC_FORM_COMPACT)
+        return repair_compact_crcs(data, size);
     int changed = 0;
     size_t pos = AEC_SIGNATURE_SIZE;
     while (pos <= size && size - pos >= 12) {
@@ -101,8 +150,13 @@ static int check_latents(const uint8_t *data, size_t size, const AecimgInfo *inf
             abort();
         return err;
     }
-    if (lat.channels != info->latent_channels || lat.height != info->latent_height ||
-        lat.width != info->latent_width)
+    /* The compact form leaves the shape to the model (0 in the header): it must still fit the image. */
+    const int compact = info->format_version == AEC_FORMAT_VERSION_COMPACT;
+    if (compact && (info->latent_channels || info->latent_height || info->latent_width || !lat.channels ||
+                    !lat.height || lat.height > info->height || !lat.width || lat.width > info->width))
+        abort();
+    if (!compact && (lat.channels != info->latent_channels || lat.height != info->latent_height ||
+                     lat.width != info->latent_width))
         abort();
     for (size_t i = 0; i < (size_t)lat.channels * lat.height * lat.width; i++)
         if (!isfinite(lat.data[i]))

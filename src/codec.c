@@ -44,6 +44,7 @@ struct AecimgContext {
     NetWorkspace work;
     int threads;
     int effort; /* encoder effort level, 0..AECIMG_EFFORT_MAX */
+    int format_version; /* the container form an encode writes (doc/container.md) */
 };
 
 void aecimg_default_settings(AecimgSettings *s)
@@ -178,6 +179,7 @@ int aecimg_open(AecimgContext **ctx, const AecimgSettings *s)
     c->settings.model_path = NULL;
     c->threads = thread_count(s->threads);
     c->effort = AECIMG_EFFORT_DEFAULT;
+    c->format_version = AEC_FORMAT_VERSION_COMPACT;
     c->model_path = resolve_model_path(s);
     int err = c->model_path ? open_model(c) : AECIMG_ERR_NO_MEMORY;
     if (err < 0) {
@@ -239,6 +241,17 @@ int aecimg_set_effort(AecimgContext *ctx, int effort)
 {
     RETURN_ERROR_IF(!ctx || effort < 0 || effort > AECIMG_EFFORT_MAX, AECIMG_ERR_INVALID_ARGUMENT);
     ctx->effort = effort;
+    return 0;
+}
+
+/* The compact form carries everything version 1 does (alpha and ICC included) in less, so it is the
+ * default for every file; version 1 stays writable for readers that predate version 2. */
+int aecimg_set_format_version(AecimgContext *ctx, int version)
+{
+    RETURN_ERROR_IF(!ctx, AECIMG_ERR_INVALID_ARGUMENT);
+    RETURN_ERROR_IF(version != 0 && version != AEC_FORMAT_VERSION && version != AEC_FORMAT_VERSION_COMPACT,
+                    AECIMG_ERR_UNSUPPORTED_VERSION);
+    ctx->format_version = version ? version : AEC_FORMAT_VERSION_COMPACT;
     return 0;
 }
 
@@ -446,7 +459,7 @@ static void describe_container(const AecimgContext *c, const AecimgImage *img, c
                                int entropy, uint32_t lw, uint32_t lh, AecContainer *ct)
 {
     memset(ct, 0, sizeof *ct);
-    ct->format_version = AEC_FORMAT_VERSION;
+    ct->format_version = (uint32_t)c->format_version;
     ct->width = img->width;
     ct->height = img->height;
     ct->channels = img->channels;
@@ -508,7 +521,7 @@ int aecimg_encode(AecimgContext *c, const AecimgImage *img, uint8_t **out, size_
 /* Checks that a parsed container fits the loaded model before anything is allocated for it. */
 static int check_against_model(const AecimgContext *c, const AecContainer *ct)
 {
-    RETURN_ERROR_IF(!model_file_decodes(&c->model, ct->model_hash), AECIMG_ERR_MODEL_MISMATCH);
+    RETURN_ERROR_IF(!model_file_decodes(&c->model, ct->model_hash, ct->model_hash_size), AECIMG_ERR_MODEL_MISMATCH);
     RETURN_ERROR_IF(ct->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(ct->quality > 100, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(ct->latent_channels != c->model.latent_channels, AECIMG_ERR_CORRUPT);
@@ -637,9 +650,9 @@ static int has_suffix(const char *name, const char *suffix)
     return n > k && strcmp(name + n - k, suffix) == 0;
 }
 
-/* Looks in `dir` for a model file that decodes files naming `hash`; on success m holds it and *path
- * its path (malloc'd). */
-static int find_model_in(const char *dir, const uint8_t hash[32], ModelFile *m, char **path)
+/* Looks in `dir` for a model file that decodes files naming `hash` (its first hash_size bytes); on
+ * success m holds it and *path its path (malloc'd). */
+static int find_model_in(const char *dir, const uint8_t *hash, size_t hash_size, ModelFile *m, char **path)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -653,7 +666,7 @@ static int find_model_in(const char *dir, const uint8_t hash[32], ModelFile *m, 
             err = AECIMG_ERR_NO_MEMORY;
             break;
         }
-        if (model_file_load(p, m) == 0 && model_file_decodes(m, hash)) {
+        if (model_file_load(p, m) == 0 && model_file_decodes(m, hash, hash_size)) {
             *path = p;
             err = 0;
         } else {
@@ -668,7 +681,7 @@ static int find_model_in(const char *dir, const uint8_t hash[32], ModelFile *m, 
 /* A file names a model other than the loaded one: users' files outlive model upgrades, so look for it
  * among the installed models (beside the loaded model, in the install folder, in the source tree for
  * uninstalled builds) and, if it is there, continue with it. */
-static int switch_to_installed_model(AecimgContext *c, const uint8_t hash[32])
+static int switch_to_installed_model(AecimgContext *c, const uint8_t *hash, size_t hash_size)
 {
     char *here = strdup(c->model_path);
     RETURN_ERROR_IF(!here, AECIMG_ERR_NO_MEMORY);
@@ -680,7 +693,7 @@ static int switch_to_installed_model(AecimgContext *c, const uint8_t hash[32])
     char *path = NULL;
     int err = AECIMG_ERR_MODEL_NOT_FOUND;
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs && err == AECIMG_ERR_MODEL_NOT_FOUND; i++)
-        err = find_model_in(dirs[i], hash, &found, &path);
+        err = find_model_in(dirs[i], hash, hash_size, &found, &path);
     free(here);
     if (err == AECIMG_ERR_MODEL_NOT_FOUND)
         return AECIMG_ERR_MODEL_MISMATCH;
@@ -692,6 +705,16 @@ static int switch_to_installed_model(AecimgContext *c, const uint8_t hash[32])
     return 0;
 }
 
+/* A compact file does not store the latent shape: it is the model's for the image's size. */
+static void derive_latent_shape(const AecimgContext *c, AecContainer *ct)
+{
+    if (ct->format_version != AEC_FORMAT_VERSION_COMPACT)
+        return;
+    ct->latent_channels = c->model.latent_channels;
+    ct->latent_width = latent_size(ct->width, c->model.stride);
+    ct->latent_height = latent_size(ct->height, c->model.stride);
+}
+
 /* Reads a file's container into a malloc'd *ct and checks it against the loaded model, switching to
  * the installed model the file names if the loaded one does not decode it. */
 static int read_checked(AecimgContext *c, const uint8_t *data, size_t size, AecContainer **ct)
@@ -699,10 +722,12 @@ static int read_checked(AecimgContext *c, const uint8_t *data, size_t size, AecC
     *ct = malloc(sizeof **ct);
     RETURN_ERROR_IF(!*ct, AECIMG_ERR_NO_MEMORY);
     int err = container_read(data, size, c->settings.max_pixels, *ct);
-    if (err == 0 && !model_file_decodes(&c->model, (*ct)->model_hash))
-        err = switch_to_installed_model(c, (*ct)->model_hash);
-    if (err == 0)
+    if (err == 0 && !model_file_decodes(&c->model, (*ct)->model_hash, (*ct)->model_hash_size))
+        err = switch_to_installed_model(c, (*ct)->model_hash, (*ct)->model_hash_size);
+    if (err == 0) {
+        derive_latent_shape(c, *ct);
         err = check_against_model(c, *ct);
+    }
     if (err < 0) {
         free(*ct);
         *ct = NULL;

@@ -1,4 +1,4 @@
-/* container.c: the .aec chunk format: CRC-32, validating reader and writer (doc/container.md). */
+/* container.c: the .aec chunk form (version 1): CRC-32, validating reader and writer (doc/container.md). */
 #include "container.h"
 
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-static const uint8_t signature[AEC_SIGNATURE_SIZE] = {0x8a, 'A', 'E', 'C', '\r', '\n', 0x1a, '\n'};
+const uint8_t container_signature[AEC_SIGNATURE_SIZE] = {0x8a, 'A', 'E', 'C', '\r', '\n', 0x1a, '\n'};
 
 #define CHUNK_OVERHEAD 12 /* length, type, CRC */
 #define AHDR_SIZE 13
@@ -72,9 +72,10 @@ uint32_t container_crc32(uint32_t crc, const uint8_t *data, size_t size)
 
 /* ---------------------------------------------------------------- field checks (reader and writer) */
 
-static int check_header(const AecContainer *c)
+int container_check_header(const AecContainer *c)
 {
-    RETURN_ERROR_IF(c->format_version != AEC_FORMAT_VERSION, AECIMG_ERR_UNSUPPORTED_VERSION);
+    RETURN_ERROR_IF(c->format_version != AEC_FORMAT_VERSION && c->format_version != AEC_FORMAT_VERSION_COMPACT,
+                    AECIMG_ERR_UNSUPPORTED_VERSION);
     RETURN_ERROR_IF(c->width == 0 || c->height == 0, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(c->width > AECIMG_MAX_DIMENSION || c->height > AECIMG_MAX_DIMENSION, AECIMG_ERR_TOO_LARGE);
     RETURN_ERROR_IF(c->channels < 1 || c->channels > 4, AECIMG_ERR_CORRUPT);
@@ -90,7 +91,7 @@ static int check_model_name(const uint8_t *name, size_t length)
     return AECIMG_OK;
 }
 
-static int check_quantizer(const AecContainer *c)
+int container_check_quantizer(const AecContainer *c)
 {
     RETURN_ERROR_IF(c->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(c->quality > 100, AECIMG_ERR_CORRUPT);
@@ -105,7 +106,7 @@ static int check_latent(const AecContainer *c)
     return AECIMG_OK;
 }
 
-static int check_payload(const AecContainer *c)
+int container_check_payload(const AecContainer *c)
 {
     RETURN_ERROR_IF(c->entropy != AECIMG_ENTROPY_ZSTD && c->entropy != AECIMG_ENTROPY_RANS &&
                         c->entropy != AECIMG_ENTROPY_CTX,
@@ -115,7 +116,7 @@ static int check_payload(const AecContainer *c)
 }
 
 /* present: whether there is an ALPH chunk; there must be one exactly when the image has alpha. */
-static int check_alpha(const AecContainer *c, int present)
+int container_check_alpha(const AecContainer *c, int present)
 {
     int has_alpha = c->channels == 2 || c->channels == 4;
     RETURN_ERROR_IF(present != has_alpha, AECIMG_ERR_CORRUPT);
@@ -164,7 +165,7 @@ static int parse_ahdr(Reader *r, const uint8_t *d, uint32_t size)
     c->channels = d[9];
     c->source_bit_depth = d[10];
     RETURN_ERROR_IF(load_be16(d + 11) != 0, AECIMG_ERR_CORRUPT);
-    FORWARD_IF_ERROR(check_header(c));
+    FORWARD_IF_ERROR(container_check_header(c));
     RETURN_ERROR_IF((uint64_t)c->width * c->height > r->max_pixels, AECIMG_ERR_TOO_LARGE);
     return AECIMG_OK;
 }
@@ -177,6 +178,7 @@ static int parse_amdl(Reader *r, const uint8_t *d, uint32_t size)
     RETURN_ERROR_IF(size != AMDL_FIXED + (uint32_t)name_length, AECIMG_ERR_CORRUPT);
     FORWARD_IF_ERROR(check_model_name(d + AMDL_FIXED, name_length));
     memcpy(c->model_hash, d, sizeof c->model_hash);
+    c->model_hash_size = sizeof c->model_hash;
     memcpy(c->model_name, d + AMDL_FIXED, name_length);
     c->model_name[name_length] = '\0';
     return AECIMG_OK;
@@ -191,7 +193,7 @@ static int parse_aqnt(Reader *r, const uint8_t *d, uint32_t size)
     RETURN_ERROR_IF(c->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(size != AQNT_SIZE, AECIMG_ERR_CORRUPT);
     c->quality = d[1];
-    return check_quantizer(c);
+    return container_check_quantizer(c);
 }
 
 static int parse_alat(Reader *r, const uint8_t *d, uint32_t size)
@@ -210,7 +212,7 @@ static int parse_adat(Reader *r, const uint8_t *d, uint32_t size)
     RETURN_ERROR_IF(size < ADAT_FIXED, AECIMG_ERR_CORRUPT);
     c->entropy = d[0];
     c->stream_count = load_be16(d + 2);
-    FORWARD_IF_ERROR(check_payload(c));
+    FORWARD_IF_ERROR(container_check_payload(c));
     RETURN_ERROR_IF(d[1] != 0, AECIMG_ERR_CORRUPT);
     size_t table_end = ADAT_FIXED + 4 * (size_t)c->stream_count;
     RETURN_ERROR_IF(table_end > size, AECIMG_ERR_CORRUPT);
@@ -236,7 +238,7 @@ static int parse_alph(Reader *r, const uint8_t *d, uint32_t size)
     c->alpha_method = d[0];
     c->alpha = d + 1;
     c->alpha_size = size - 1;
-    return check_alpha(c, 1);
+    return container_check_alpha(c, 1);
 }
 
 static int parse_iccp(Reader *r, const uint8_t *d, uint32_t size)
@@ -319,7 +321,7 @@ static int read_end(const Reader *r, const Chunk *ch, size_t trailing)
 {
     RETURN_ERROR_IF(ch->size != 0, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF((r->seen & SEEN_REQUIRED) != SEEN_REQUIRED, AECIMG_ERR_CORRUPT);
-    FORWARD_IF_ERROR(check_alpha(r->c, (r->seen & SEEN_ALPH) != 0));
+    FORWARD_IF_ERROR(container_check_alpha(r->c, (r->seen & SEEN_ALPH) != 0));
     /* One file, one image: trailing bytes mean a concatenation or a damaged copy. */
     RETURN_ERROR_IF(trailing != 0, AECIMG_ERR_CORRUPT);
     return AECIMG_OK;
@@ -328,7 +330,7 @@ static int read_end(const Reader *r, const Chunk *ch, size_t trailing)
 static int read_signature(const uint8_t *data, size_t size)
 {
     size_t n = size < AEC_SIGNATURE_SIZE ? size : AEC_SIGNATURE_SIZE;
-    RETURN_ERROR_IF(n && memcmp(data, signature, n) != 0, AECIMG_ERR_BAD_MAGIC);
+    RETURN_ERROR_IF(n && memcmp(data, container_signature, n) != 0, AECIMG_ERR_BAD_MAGIC);
     RETURN_ERROR_IF(size < AEC_SIGNATURE_SIZE, AECIMG_ERR_TRUNCATED);
     return AECIMG_OK;
 }
@@ -338,6 +340,9 @@ int container_read(const uint8_t *data, size_t size, uint64_t max_pixels, AecCon
     RETURN_ERROR_IF(!c || (!data && size), AECIMG_ERR_INVALID_ARGUMENT);
     memset(c, 0, sizeof *c);
     FORWARD_IF_ERROR(read_signature(data, size));
+    /* A chunk length is at most 2^31-1, so its first byte never has the compact form's high bit. */
+    if (size > AEC_SIGNATURE_SIZE && data[AEC_SIGNATURE_SIZE] >= AEC_FORM_COMPACT)
+        return container_read_compact(data, size, max_pixels, c);
     Reader r = {c, max_pixels, 0};
     size_t pos = AEC_SIGNATURE_SIZE;
     for (;;) {
@@ -357,7 +362,7 @@ typedef struct ChunkSizes {
 } ChunkSizes;
 
 /* Pointers that must be there for the sizes given. */
-static int check_pointers(const AecContainer *c)
+int container_check_pointers(const AecContainer *c)
 {
     for (uint32_t i = 0; i < c->stream_count; i++)
         RETURN_ERROR_IF(!c->streams[i] && c->stream_sizes[i], AECIMG_ERR_INVALID_ARGUMENT);
@@ -368,16 +373,16 @@ static int check_pointers(const AecContainer *c)
 
 static int check_for_writing(const AecContainer *c)
 {
-    FORWARD_IF_ERROR(check_header(c));
+    FORWARD_IF_ERROR(container_check_header(c));
     const char *end = memchr(c->model_name, '\0', sizeof c->model_name);
     /* Without a NUL the name fills the array, one byte more than allowed. */
     size_t name_length = end ? (size_t)(end - c->model_name) : sizeof c->model_name;
     FORWARD_IF_ERROR(check_model_name((const uint8_t *)c->model_name, name_length));
-    FORWARD_IF_ERROR(check_quantizer(c));
+    FORWARD_IF_ERROR(container_check_quantizer(c));
     FORWARD_IF_ERROR(check_latent(c));
-    FORWARD_IF_ERROR(check_payload(c));
-    FORWARD_IF_ERROR(check_pointers(c));
-    FORWARD_IF_ERROR(check_alpha(c, c->alpha_method != 0));
+    FORWARD_IF_ERROR(container_check_payload(c));
+    FORWARD_IF_ERROR(container_check_pointers(c));
+    FORWARD_IF_ERROR(container_check_alpha(c, c->alpha_method != 0));
     RETURN_ERROR_IF(c->icc && c->icc_size == 0, AECIMG_ERR_CORRUPT);
     return AECIMG_OK;
 }
@@ -487,6 +492,10 @@ int container_write(const AecContainer *c, uint8_t **out, size_t *out_size)
     *out = NULL;
     *out_size = 0;
     RETURN_ERROR_IF(!c, AECIMG_ERR_INVALID_ARGUMENT);
+    if (c->format_version == AEC_FORMAT_VERSION_COMPACT)
+        return container_write_compact(c, out, out_size);
+    /* Only version 1 has chunks: an AHDR of version 2 would be refused by every reader. */
+    RETURN_ERROR_IF(c->format_version != AEC_FORMAT_VERSION, AECIMG_ERR_UNSUPPORTED_VERSION);
     FORWARD_IF_ERROR(check_for_writing(c));
     ChunkSizes s;
     FORWARD_IF_ERROR(chunk_sizes(c, &s));
@@ -495,7 +504,7 @@ int container_write(const AecContainer *c, uint8_t **out, size_t *out_size)
     uint8_t *buf = malloc((size_t)total);
     RETURN_ERROR_IF(!buf, AECIMG_ERR_NO_MEMORY);
 
-    uint8_t *p = put_bytes(buf, signature, sizeof signature);
+    uint8_t *p = put_bytes(buf, container_signature, sizeof container_signature);
     p = put_ahdr(p, c);
     p = put_amdl(p, c, s.amdl);
     p = put_aqnt(p, c);

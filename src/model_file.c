@@ -203,9 +203,11 @@ static int parse_decoder_identity(ModelFile *m)
     return 0;
 }
 
-int model_file_decodes(const ModelFile *m, const uint8_t hash[32])
+int model_file_decodes(const ModelFile *m, const uint8_t *hash, size_t hash_size)
 {
-    return memcmp(hash, m->hash, 32) == 0 || memcmp(hash, m->decoder_hash, 32) == 0;
+    if (hash_size == 0 || hash_size > 32)
+        return 0;
+    return memcmp(hash, m->hash, hash_size) == 0 || memcmp(hash, m->decoder_hash, hash_size) == 0;
 }
 
 static int parse_meta(const Section *s, ModelFile *m)

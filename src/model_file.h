@@ -63,8 +63,9 @@ int model_file_parse(const uint8_t *data, size_t size, ModelFile *m);
 int model_file_load(const char *path, ModelFile *m);
 void model_file_free(ModelFile *m);
 
-/* Whether a .aec file naming model `hash` is decoded by m: its own hash or its decoder's. */
-int model_file_decodes(const ModelFile *m, const uint8_t hash[32]);
+/* Whether a .aec file naming model `hash` is decoded by m: its own hash or its decoder's starts with
+ * the hash_size (1..32) bytes the file stores (32 in version 1, a prefix in the compact form). */
+int model_file_decodes(const ModelFile *m, const uint8_t *hash, size_t hash_size);
 
 /* Value of META key (NUL-terminated copy into buf); 0 or -1 if absent or too long. */
 int model_file_meta(const ModelFile *m, const char *key, char *buf, size_t buf_size);

@@ -15,6 +15,8 @@
  *   aecmut truncate FILE OUT SIZE              keep the first SIZE bytes
  *   aecmut append FILE OUT HEX                 add bytes at the end
  *   aecmut payload FILE OUT TYPE SKIP          the data of the first TYPE chunk from byte SKIP on
+ *   aecmut cset FILE OUT OFFSET HEX            compact form (version 2): overwrite bytes from file
+ *                                              offset OFFSET with HEX, then repair both CRCs
  *   aecmut image W H CHANNELS MAXVAL OUT       a PAM test image: smooth gradients and some texture,
  *                                              alpha varying; samples of 2 bytes when MAXVAL > 255
  *
@@ -160,6 +162,50 @@ static void repair_crc(Buf *b, size_t pos)
     store_be32(b->p + pos + 8 + len, crc32_of(b->p + pos + 4, (size_t)len + 4));
 }
 
+static size_t skip_varint(const Buf *b, size_t pos)
+{
+    while (pos < b->n && (b->p[pos] & 0x80))
+        pos++;
+    if (pos >= b->n)
+        die("a varint runs past the end%s", "");
+    return pos + 1;
+}
+
+static uint32_t read_varint(const Buf *b, size_t *pos)
+{
+    uint32_t v = 0;
+    for (int shift = 0; *pos < b->n && shift < 35; shift += 7) {
+        uint8_t byte = b->p[(*pos)++];
+        v |= (uint32_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return v;
+    }
+    die("a bad varint%s", "");
+    return 0;
+}
+
+/* Recomputes the header and body CRCs of a compact file (doc/container.md section 9.2), walking
+ * its header as the table says. */
+static void repair_compact(Buf *b)
+{
+    const size_t fixed_end = 25;
+    if (b->n < fixed_end + 9 || b->p[8] < 0x80)
+        die("not a compact file%s", "");
+    size_t pos = fixed_end;
+    uint32_t count = read_varint(b, &pos);
+    for (uint32_t i = 0; i < count; i++)
+        pos = skip_varint(b, pos);
+    unsigned channels = b->p[13] & 7;
+    if (channels == 2 || channels == 4)
+        pos = skip_varint(b, pos + 1);
+    if (b->p[13] & 0x80)
+        pos = skip_varint(b, pos + 1);
+    if (pos + 8 > b->n)
+        die("the header runs past the end%s", "");
+    store_be32(b->p + pos, crc32_of(b->p + 8, pos - 8));
+    store_be32(b->p + b->n - 4, crc32_of(b->p + pos + 4, b->n - 4 - (pos + 4)));
+}
+
 /* A PAM image whose content has gradients, edges and texture: a plausible photo for a codec. */
 static int make_image(char **argv)
 {
@@ -227,6 +273,14 @@ int main(int argc, char **argv)
         memcpy(b.p + pos + 8 + off, bytes.p, bytes.n);
         free(bytes.p);
         repair_crc(&b, pos);
+    } else if (strcmp(cmd, "cset") == 0 && argc == 6) {
+        unsigned long long off = number(argv[4]);
+        Buf bytes = hex(argv[5]);
+        if (off > b.n || bytes.n > b.n - off)
+            die("bytes past the end of %s", argv[2]);
+        memcpy(b.p + off, bytes.p, bytes.n);
+        free(bytes.p);
+        repair_compact(&b);
     } else if (strcmp(cmd, "length") == 0 && argc == 6) {
         store_be32(b.p + find_chunk(&b, argv[4]), (uint32_t)number(argv[5]));
     } else if (strcmp(cmd, "crc") == 0 && argc == 5) {

@@ -82,7 +82,7 @@ bits() {
 }
 
 # ---- aec-decode: truncations and bit flips of valid files
-for name in ok-40x24-rgba-zstd ok-96x64-rgb-rans ok-48x32-icc; do
+for name in ok-40x24-rgba-zstd ok-96x64-rgb-rans ok-48x32-icc ok-compact-23x9-gray-alpha-rans ok-compact-48x32-icc; do
     f=$corpus/$name.aec
     size=$(size_of "$f")
     for at in $(offsets "$size" 20); do

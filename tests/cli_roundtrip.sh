@@ -193,6 +193,22 @@ check "encode from stdin without -o is a usage error" exits 2 "$enc" - <"$k5"
 check "--info reads stdin" same_nonempty "$("$dec" --info - <"$tmp/file.aec" | sed -n 's/^width: //p')" \
     "$(info_field "$tmp/file.aec" width)"
 
+# ---- container forms: compact (version 2) by default, version 1 on request, the same pixels
+exits 0 "$enc" -q 50 --format-version 1 -o "$tmp/file-v1.aec" "$k5"
+exits 0 "$dec" -o "$tmp/file-v1.png" "$tmp/file-v1.aec"
+check "--info names the container version: 2 by default" test "$(info_field "$tmp/file.aec" format_version)" = 2
+check "--info names the container version: 1 with --format-version 1" \
+    test "$(info_field "$tmp/file-v1.aec" format_version)" = 1
+check "both forms decode to the same pixels" cmp -s "$tmp/file.png" "$tmp/file-v1.png"
+check "both forms hold the same payload" \
+    same_nonempty "$(info_field "$tmp/file.aec" payload_size)" "$(info_field "$tmp/file-v1.aec" payload_size)"
+check "the compact form names the model by the first 8 bytes of its hash" \
+    same_nonempty "$(info_field "$tmp/file.aec" model_hash)" "$(info_field "$tmp/file-v1.aec" model_hash | cut -c1-16)"
+check "--format-version 3: usage error" exits 2 "$enc" --format-version 3 -o "$tmp/v3.aec" "$k5"
+exits 0 "$enc" -o "$tmp/gray.aec" "$srcdir_abs/testimages/gray-28x28.png"
+overhead=$(($(wc -c <"$tmp/gray.aec") - $(info_field "$tmp/gray.aec" payload_size)))
+check "a 28x28 gray file spends at most 48 bytes on its container ($overhead)" test "$overhead" -le 48
+
 # ---- rate control
 exits 0 "$enc" -q 10 -o "$tmp/q10.aec" "$k5"
 exits 0 "$enc" -q 90 -o "$tmp/q90.aec" "$k5"
@@ -302,10 +318,11 @@ check "--latents: exit 0" exits 0 "$dec" -o "$lat/k5.png" --latents "$lat/k5.npy
 check "--latents: the image is the one decoded without it" cmp -s "$lat/k5.png" "$tmp/file.png"
 check "--latents: the .npy magic and version 1.0" \
     test "$(od -An -tx1 -N8 "$lat/k5.npy" | tr -d ' ')" = 934e554d50590100
-lc=$(info_field "$tmp/file.aec" latent_channels)
-lh=$(info_field "$tmp/file.aec" latent_height)
-lw=$(info_field "$tmp/file.aec" latent_width)
-check "--latents: little-endian float32, C order, shape ($lc, $lh, $lw) as --info says" test \
+# The compact form does not store the latent shape (it is the model's), version 1 does.
+lc=$(info_field "$tmp/file-v1.aec" latent_channels)
+lh=$(info_field "$tmp/file-v1.aec" latent_height)
+lw=$(info_field "$tmp/file-v1.aec" latent_width)
+check "--latents: little-endian float32, C order, shape ($lc, $lh, $lw) as --info of version 1 says" test \
     "$(npy_header "$lat/k5.npy" | tr -d '\n' | sed 's/ *$//')" = \
     "{'descr': '<f4', 'fortran_order': False, 'shape': ($lc, $lh, $lw), }"
 npy_data=$((10 + $(npy_header_len "$lat/k5.npy")))
@@ -377,7 +394,7 @@ check "aec-decode --help: exit 0, usage on stdout" help_ok "$dec" aec-decode
 "$enc" --version >"$tmp/version" 2>&1
 model=$(sed -n 's/^model: //p' "$tmp/version")
 check "--version names the model the files were made with" \
-    same_nonempty "$model" "$(info_field "$tmp/file.aec" model_name)"
+    same_nonempty "$model" "$(info_field "$tmp/file-v1.aec" model_name)"
 check "--version says whether JPEG is compiled in" grep -Eq '^jpeg: (yes|no)$' "$tmp/version"
 check "aec-decode --version names the model" \
     same_nonempty "$model" "$("$dec" --version 2>/dev/null | sed -n 's/^model: //p')"

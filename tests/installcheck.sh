@@ -45,7 +45,11 @@ done
 # ---- file(1) with the installed magic
 if have file; then
     check "file -m aec.magic names the format and size" \
-        test "$(file -b -m "$pkgdatadir/aec.magic" "$tmp/rgb-31x17")" = "aec image data, version 1, 31 x 17, RGB"
+        test "$(file -b -m "$pkgdatadir/aec.magic" "$tmp/rgb-31x17")" = "aec image data, version 2 (compact), 31 x 17, RGB"
+    "$enc" --quiet -q 60 --format-version 1 -o "$tmp/rgb-31x17-v1.aec" "$srcdir_abs/testimages/rgb-31x17.png" ||
+        fail "the installed aec-encode, version 1"
+    check "file -m aec.magic names the format and size of version 1" \
+        test "$(file -b -m "$pkgdatadir/aec.magic" "$tmp/rgb-31x17-v1.aec")" = "aec image data, version 1, 31 x 17, RGB"
     check "file -m aec.magic gives image/x-aec" \
         test "$(file -b --mime-type -m "$pkgdatadir/aec.magic" "$tmp/rgba-61x45")" = image/x-aec
 else

@@ -92,6 +92,11 @@ static int32_t *symbols_of(const uint8_t *file, size_t size, const ModelFile *m)
     AecContainer *ct = malloc(sizeof *ct);
     assert_non_null(ct);
     assert_int_equal(container_read(file, size, UINT64_MAX, ct), 0);
+    if (ct->format_version == AEC_FORMAT_VERSION_COMPACT) { /* the shape is the model's, not stored */
+        ct->latent_channels = m->latent_channels;
+        ct->latent_height = (ct->height + m->stride - 1) / m->stride;
+        ct->latent_width = (ct->width + m->stride - 1) / m->stride;
+    }
     size_t n = (size_t)ct->latent_channels * ct->latent_height * ct->latent_width;
     int32_t *sym = malloc(n * sizeof *sym);
     assert_non_null(sym);
@@ -477,13 +482,32 @@ static void test_quality_monotonic(void **state)
     aecimg_image_free(&img);
 }
 
+/* Flips a byte in the middle of a file's first stream and repairs the CRC that covers it: ADAT's in
+ * version 1, the body's (the last 4 bytes) in the compact form. */
+static void damage_payload(uint8_t *file, size_t size)
+{
+    AecContainer *ct = malloc(sizeof *ct);
+    assert_non_null(ct);
+    assert_int_equal(container_read(file, size, UINT64_MAX, ct), 0);
+    const size_t streams = (size_t)(ct->streams[0] - file);
+    size_t covered = streams, covered_len = size - 4 - streams;
+    if (ct->format_version == AEC_FORMAT_VERSION) { /* ADAT's type and data, before its CRC */
+        covered = streams - 4 - 4 * ct->stream_count - 4;
+        covered_len = 4 + 4 + 4 * ct->stream_count + ct->stream_sizes[0];
+    }
+    file[streams + ct->stream_sizes[0] / 2] ^= 0x5a;
+    uint32_t crc = container_crc32(0, file + covered, covered_len);
+    uint8_t *c = file + covered + covered_len;
+    c[0] = (uint8_t)(crc >> 24), c[1] = (uint8_t)(crc >> 16), c[2] = (uint8_t)(crc >> 8), c[3] = (uint8_t)crc;
+    free(ct);
+}
+
 static void test_model_mismatch_and_damage(void **state)
 {
     (void)state;
     AecimgImage img = load_image("testimages/rgb-31x17.png");
     uint8_t *file;
     size_t size;
-    encode_with(&img, 50, 1, &file, &size);
     AecimgImage out;
 
     /* A file of a model installed nowhere the decoder looks. */
@@ -504,24 +528,18 @@ static void test_model_mismatch_and_damage(void **state)
     free(lone);
     aecimg_close(&tiny);
 
-    /* Damage inside the latent payload with the CRC repaired: the entropy stage must refuse it. */
-    AecContainer *ct = malloc(sizeof *ct);
-    assert_non_null(ct);
-    assert_int_equal(container_read(file, size, UINT64_MAX, ct), 0);
-    size_t at = (size_t)(ct->streams[0] - file) + ct->stream_sizes[0] / 2;
-    size_t chunk_start = (size_t)(ct->streams[0] - file) - 4 - 4 * ct->stream_count - 8;
-    uint32_t chunk_len = (uint32_t)(4 + 4 * ct->stream_count + ct->stream_sizes[0]);
-    file[at] ^= 0x5a;
-    uint32_t crc = container_crc32(0, file + chunk_start + 4, 4 + chunk_len);
-    uint8_t *c = file + chunk_start + 8 + chunk_len;
-    c[0] = (uint8_t)(crc >> 24), c[1] = (uint8_t)(crc >> 16), c[2] = (uint8_t)(crc >> 8), c[3] = (uint8_t)crc;
+    /* Damage inside the latent payload with the CRC repaired: the entropy stage must refuse it, in
+     * either form. */
     ctx = open_ctx(path_of("models/default.aecm"), 50, 1);
-    int err = aecimg_decode(ctx, file, size, &out);
-    assert_true(err == AECIMG_ERR_ENTROPY);
-    assert_null(out.pixels);
+    for (int version = AEC_FORMAT_VERSION; version <= AEC_FORMAT_VERSION_COMPACT; version++) {
+        assert_int_equal(aecimg_set_format_version(ctx, version), AECIMG_OK);
+        assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_OK);
+        damage_payload(file, size);
+        assert_int_equal(aecimg_decode(ctx, file, size, &out), AECIMG_ERR_ENTROPY);
+        assert_null(out.pixels);
+        free(file);
+    }
     aecimg_close(&ctx);
-    free(ct);
-    free(file);
     aecimg_image_free(&img);
 }
 
@@ -571,17 +589,29 @@ static void test_installed_models_and_decoders(void **state)
     aecimg_close(&ctx);
     free(file);
 
-    /* Model c shares a's decoder: its files name a (hash and name), and a's context decodes them. */
+    /* Model c shares a's decoder: its files name a (hash and name in version 1, the hash's first 8
+     * bytes in the compact form), and a's context decodes them. */
     assert_int_equal(unlink(path_b), 0);
     assert_non_null(f = fopen(path_c, "wb"));
     assert_int_equal(fwrite(c, 1, size_c, f), size_c);
     assert_int_equal(fclose(f), 0);
     ctx = open_ctx(path_c, 50, 1);
+    assert_int_equal(aecimg_set_format_version(ctx, AEC_FORMAT_VERSION), AECIMG_OK);
     assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_OK);
     AecimgInfo info;
     assert_int_equal(aecimg_read_info(file, size, &info), AECIMG_OK);
     assert_memory_equal(info.model_hash, a + size_a - 32, 32);
     assert_string_equal(info.model_name, "test-a");
+    assert_int_equal(aecimg_decode(ctx_a, file, size, &out), AECIMG_OK);
+    assert_memory_equal(out.pixels, ref.pixels, (size_t)img.width * img.height * img.channels);
+    aecimg_image_free(&out);
+    free(file);
+    assert_int_equal(aecimg_set_format_version(ctx, 0), AECIMG_OK);
+    assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_OK);
+    assert_int_equal(aecimg_read_info(file, size, &info), AECIMG_OK);
+    assert_int_equal(info.format_version, AEC_FORMAT_VERSION_COMPACT);
+    assert_memory_equal(info.model_hash, a + size_a - 32, AEC_MODEL_ID_SIZE);
+    assert_string_equal(info.model_name, "");
     assert_int_equal(aecimg_decode(ctx_a, file, size, &out), AECIMG_OK);
     assert_memory_equal(out.pixels, ref.pixels, (size_t)img.width * img.height * img.channels);
     aecimg_image_free(&out);
@@ -991,10 +1021,12 @@ static void test_decode_latents(void **state)
     assert_int_equal(aecimg_read_info(file, size, &info), 0);
     AecimgLatents lat;
     assert_int_equal(aecimg_decode_latents(ctx, file, size, &lat), 0);
-    assert_int_equal(lat.channels, info.latent_channels);
+    /* The compact form does not store the shape: without the model it is unknown. */
+    assert_int_equal(info.format_version, AEC_FORMAT_VERSION_COMPACT);
+    assert_int_equal(info.latent_channels, 0);
+    assert_int_equal(info.latent_height, 0);
+    assert_int_equal(info.latent_width, 0);
     assert_int_equal(lat.channels, mf.latent_channels);
-    assert_int_equal(lat.height, info.latent_height);
-    assert_int_equal(lat.width, info.latent_width);
     assert_int_equal(lat.height, (img.height + mf.stride - 1) / mf.stride);
     assert_int_equal(lat.width, (img.width + mf.stride - 1) / mf.stride);
 
@@ -1102,6 +1134,36 @@ static void test_read_icc(void **state)
     aecimg_image_free(&plain);
 }
 
+/* Issue 21: a small image's container (the file less its latent payload) is at most 48 bytes in the
+ * compact form, and both forms decode to the same pixels. */
+static void test_compact_overhead(void **state)
+{
+    (void)state;
+    AecimgImage img = load_image("testimages/gray-28x28.png"), out[2];
+    AecimgContext *ctx = open_ctx(path_of("models/default.aecm"), AECIMG_QUALITY_DEFAULT, 1);
+    size_t overhead[2];
+    for (int v = 0; v < 2; v++) {
+        uint8_t *file;
+        size_t size;
+        AecimgInfo info;
+        assert_int_equal(aecimg_set_format_version(ctx, v + 1), AECIMG_OK);
+        assert_int_equal(aecimg_encode(ctx, &img, &file, &size), AECIMG_OK);
+        assert_int_equal(aecimg_read_info(file, size, &info), AECIMG_OK);
+        assert_int_equal(info.format_version, v + 1);
+        overhead[v] = size - (size_t)info.payload_size;
+        assert_int_equal(aecimg_decode(ctx, file, size, &out[v]), AECIMG_OK);
+        free(file);
+    }
+    printf("  28x28 gray: container %zu bytes in version 1, %zu in version 2\n", overhead[0], overhead[1]);
+    assert_true(overhead[1] <= 48);
+    assert_memory_equal(out[0].pixels, out[1].pixels, (size_t)img.width * img.height);
+    assert_int_equal(aecimg_set_format_version(ctx, 3), AECIMG_ERR_UNSUPPORTED_VERSION);
+    aecimg_image_free(&out[0]);
+    aecimg_image_free(&out[1]);
+    aecimg_image_free(&img);
+    aecimg_close(&ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1125,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_refine_arguments),
         cmocka_unit_test(test_decode_latents),
         cmocka_unit_test(test_read_icc),
+        cmocka_unit_test(test_compact_overhead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

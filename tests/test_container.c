@@ -750,12 +750,15 @@ static void test_unknown_version(void **state)
 {
     (void)state;
     Params p = default_params();
-    p.version = 2;
+    p.version = 3;
     assert_both_refuse(&p, 'H', AECIMG_ERR_UNSUPPORTED_VERSION);
     p.version = 0;
     assert_both_refuse(&p, 'H', AECIMG_ERR_UNSUPPORTED_VERSION);
-    /* A newer version's AHDR may be longer: still "unsupported", not "corrupt". */
+    /* Version 2 exists only in the compact form (the writer writes that): an AHDR of 2 is unknown. */
     p.version = 2;
+    assert_int_equal(read_params(&p), AECIMG_ERR_UNSUPPORTED_VERSION);
+    /* A newer version's AHDR may be longer: still "unsupported", not "corrupt". */
+    p.version = 3;
     p.resize_chunk = 'H';
     p.resize_by = 7;
     assert_int_equal(read_params(&p), AECIMG_ERR_UNSUPPORTED_VERSION);

@@ -172,7 +172,8 @@ static void print_info(const AecimgInfo *in, size_t file_size)
 {
     char hash[65];
 
-    cli_hex(in->model_hash, sizeof in->model_hash, hash);
+    /* Version 2 stores the first 8 bytes of the hash: print what the file says, no zeros. */
+    cli_hex(in->model_hash, in->format_version == 2 ? 8 : sizeof in->model_hash, hash);
     printf("file_size: %zu\n", file_size);
     printf("format_version: %" PRIu32 "\n", in->format_version);
     printf("width: %" PRIu32 "\n", in->width);
@@ -235,13 +236,15 @@ static int show_info(const DecodeOptions *o)
 static void report_mismatch(const DecodeJob *job)
 {
     char want[17], have[17];
+    /* A compact (version 2) file stores the hash prefix only, not the name. */
+    const char *name = job->info.model_name[0] ? job->info.model_name : "of unrecorded name";
 
     cli_hex(job->info.model_hash, 8, want);
     cli_hex(aecimg_model_hash(job->ctx), 8, have);
     cli_message(job->in_name,
                 "made with model %s (hash %s), which is not installed (the loaded model is %s, hash %s);"
                 " install it or name it with --model",
-                job->info.model_name, want, aecimg_model_name(job->ctx), have);
+                name, want, aecimg_model_name(job->ctx), have);
 }
 
 /* Opens the codec for the process's first file; the others reuse it. */

@@ -27,6 +27,7 @@ typedef struct EncodeOptions {
     int keep_icc;
     int refine;   /* iterations of latent refinement, 0: as the effort level says */
     int effort;   /* 0..AECIMG_EFFORT_MAX */
+    int format_version; /* container form, 0: the library's default */
     int target;   /* TARGET_*: the quality is searched for */
     double target_value; /* bytes, bits per pixel or dB */
 } EncodeOptions;
@@ -57,7 +58,7 @@ typedef struct EncodeJob {
 } EncodeJob;
 
 enum { OPT_ENTROPY = CLI_OPT_TOOL, OPT_METADATA, OPT_REFINE, OPT_TARGET_SIZE, OPT_TARGET_BPP,
-       OPT_TARGET_PSNR };
+       OPT_TARGET_PSNR, OPT_FORMAT_VERSION };
 
 static const struct option long_options[] = {
     {"quality", required_argument, NULL, 'q'},
@@ -75,6 +76,7 @@ static const struct option long_options[] = {
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS},
     {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"metadata", required_argument, NULL, OPT_METADATA},
+    {"format-version", required_argument, NULL, OPT_FORMAT_VERSION},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, CLI_OPT_QUIET},
@@ -116,6 +118,8 @@ static void print_help(void)
            "                       image; without refinement the output does not depend\n"
            "                       on N (default %u)\n"
            "      --metadata WHAT  all: keep the ICC profile (default); none: drop it\n"
+           "      --format-version N  container form: 2, compact (default), or 1, for\n"
+           "                       readers older than version 2\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
            "      --quiet          print errors only\n"
@@ -205,6 +209,11 @@ static int encode_option(EncodeOptions *o, int opt, const char *arg)
             return CLI_EXIT_USAGE;
         o->effort = (int)q;
         return 0;
+    case OPT_FORMAT_VERSION:
+        if (cli_parse_arg("format-version", arg, 1, 2, &q) != 0)
+            return CLI_EXIT_USAGE;
+        o->format_version = (int)q;
+        return 0;
     default:
         return cli_usage_error("unhandled option %d", opt);
     }
@@ -220,6 +229,7 @@ static int parse_options(int argc, char **argv, EncodeOptions *o)
     o->keep_icc = 1;
     o->refine = 0;
     o->effort = AECIMG_EFFORT_DEFAULT;
+    o->format_version = 0;
     opterr = 0;
     o->target = TARGET_NONE;
     o->quality_given = 0;
@@ -282,6 +292,8 @@ static int open_encoder(EncodeJob *job)
     if (cli_open_codec(&o->common, &s, &enc->ctx) != 0)
         return -1;
     int err = aecimg_set_effort(enc->ctx, o->effort);
+    if (err == 0)
+        err = aecimg_set_format_version(enc->ctx, o->format_version);
     if (err < 0) {
         cli_message(job->in_name, "%s", aecimg_strerror(err));
         return -1;

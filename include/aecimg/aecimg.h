@@ -40,7 +40,7 @@ extern "C" {
 
 /* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
 #define AECIMG_API_VERSION_MAJOR 1
-#define AECIMG_API_VERSION_MINOR 1
+#define AECIMG_API_VERSION_MINOR 2
 #define AECIMG_API_VERSION_PATCH 0
 #define AECIMG_API_VERSION \
     ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
@@ -154,8 +154,8 @@ typedef struct AecimgInfo {
     uint64_t payload_size;  /* bytes of entropy-coded latents */
     uint64_t alpha_size;    /* bytes of the coded alpha plane, 0 if none */
     uint64_t icc_size;      /* bytes of the ICC profile, 0 if none */
-    char model_name[64];
-    uint8_t model_hash[32];
+    char model_name[64];    /* "" in version 2, which does not store it */
+    uint8_t model_hash[32]; /* version 2 stores only the first 8 bytes; the rest are 0 */
 } AecimgInfo;
 
 AECIMG_API const char *aecimg_version(void);      /* package version string */
@@ -186,6 +186,10 @@ AECIMG_API int aecimg_set_refine(AecimgContext *ctx, int iterations);
  * depends on it.  A function rather than a settings field, so that AecimgSettings keeps its size for
  * programs built against API 1.0.  Since API 1.1. */
 AECIMG_API int aecimg_set_effort(AecimgContext *ctx, int effort);
+/* The container form an encode writes: 2, the compact form (doc/container.md section 9), or 1, the
+ * chunk form that readers before version 2 understand; 0 means the default, 2.  Decoding reads both.
+ * AECIMG_ERR_UNSUPPORTED_VERSION for other values.  Since API 1.2. */
+AECIMG_API int aecimg_set_format_version(AecimgContext *ctx, int version);
 /* Refinement iterations of an effort level (0..AECIMG_EFFORT_MAX); AECIMG_ERR_INVALID_ARGUMENT for
  * other levels. */
 AECIMG_API int aecimg_effort_refine(int effort);

@@ -24,6 +24,12 @@
 #define AHDR_DATA_AT 16
 #define AHDR_V1_LENGTH 13
 #define AHDR_END (AHDR_DATA_AT + AHDR_V1_LENGTH)
+/* The compact form (version 2, section 9) marks itself with its form byte at 8 and keeps width and
+ * height as u16 at 9 and 11, well inside the AHDR_END bytes that a version-1 header needs. */
+#define COMPACT_FORM_AT 8
+#define COMPACT_FORM_V2 0x82
+#define COMPACT_WIDTH_AT 9
+#define COMPACT_HEIGHT_AT 11
 
 G_MODULE_EXPORT void fill_vtable(GdkPixbufModule *module);
 G_MODULE_EXPORT void fill_info(GdkPixbufFormat *info);
@@ -66,14 +72,26 @@ static gboolean append_data(AecLoader *ld, const guchar *buf, gsize n, GError **
     return TRUE;
 }
 
-/* Width and height of a version-1 AHDR in range, or FALSE: anything else is left to the decoder,
- * which names the problem precisely once the whole file is in. */
+static guint32 load_be16(const guint8 *p)
+{
+    return (guint32)p[0] << 8 | p[1];
+}
+
+/* Width and height of a version-1 AHDR or a version-2 compact header in range, or FALSE: anything
+ * else is left to the decoder, which names the problem precisely once the whole file is in. */
 static gboolean header_size(const guint8 *p, gint *width, gint *height)
 {
-    if (load_be32(p + AHDR_LENGTH_AT) != AHDR_V1_LENGTH || memcmp(p + AHDR_TYPE_AT, "AHDR", 4) != 0 ||
-        p[AHDR_DATA_AT] != 1)
+    guint32 w, h;
+    if (p[COMPACT_FORM_AT] == COMPACT_FORM_V2) {
+        w = load_be16(p + COMPACT_WIDTH_AT);
+        h = load_be16(p + COMPACT_HEIGHT_AT);
+    } else if (load_be32(p + AHDR_LENGTH_AT) == AHDR_V1_LENGTH && memcmp(p + AHDR_TYPE_AT, "AHDR", 4) == 0 &&
+               p[AHDR_DATA_AT] == 1) {
+        w = load_be32(p + AHDR_DATA_AT + 1);
+        h = load_be32(p + AHDR_DATA_AT + 5);
+    } else {
         return FALSE;
-    guint32 w = load_be32(p + AHDR_DATA_AT + 1), h = load_be32(p + AHDR_DATA_AT + 5);
+    }
     if (w == 0 || h == 0 || w > AECIMG_MAX_DIMENSION || h > AECIMG_MAX_DIMENSION)
         return FALSE;
     *width = (gint)w;

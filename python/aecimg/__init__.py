@@ -252,7 +252,8 @@ class Codec:
         if err == _lib.ERR_MODEL_MISMATCH:
             hdr = info(data)
             detail = "made with model %s, hash %s; the loaded model is %s, hash %s; pass model=" % (
-                hdr["model_name"], hdr["model_hash"][:16], self.model_name, self.model_hash[:16])
+                hdr["model_name"] or "of unrecorded name", hdr["model_hash"][:16], self.model_name,
+                self.model_hash[:16])
         _check(err, doing, detail)
 
     def decode_image(self, data):
@@ -302,6 +303,8 @@ def info(data):
     source_bit_depth, quality, quantizer, entropy (the stage's number) and entropy_name ('ctx', 'rans',
     'zstd'), latent_channels, latent_height, latent_width, stream_count, payload_size, alpha_size,
     icc_size, model_name, model_hash (64 hex digits).  The whole container is validated (every CRC).
+    A compact (format_version 2) file stores neither the latent shape (0 here: it is the model's) nor
+    the model name (''), and only the first 8 bytes of the model hash (16 hex digits here).
     """
     data = _as_bytes(data, "aecimg.info")
     hdr = _lib.Info()
@@ -311,7 +314,8 @@ def info(data):
         out[name] = getattr(hdr, name)
     out["entropy_name"] = _lib.ENTROPY_NAMES.get(hdr.entropy, "unknown")
     out["model_name"] = hdr.model_name.decode("ascii", "replace")
-    out["model_hash"] = bytes(hdr.model_hash).hex()
+    stored = 8 if hdr.format_version == 2 else 32
+    out["model_hash"] = bytes(hdr.model_hash)[:stored].hex()
     return out
 
 

@@ -41,11 +41,43 @@ def chunks(data):
     return out
 
 
+def _varint(data, at):
+    """(value, offset after it) of the LEB128 varint at `at`."""
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def compact_payload(data):
+    """(offset, length) of the latent streams of a compact (version 2) .aec file, which start its
+    body (doc/container.md section 9.2)."""
+    count, at = _varint(data, 25)
+    total = 0
+    for _ in range(count):
+        size, at = _varint(data, at)
+        total += size
+    for present in (data[13] & 7 in (2, 4), data[13] & 0x80):
+        if present:
+            at = _varint(data, at + 1)[1]
+    return at + 4, total  # after the header CRC
+
+
 def damage_payload(data):
-    """data with one byte of the ADAT payload inverted and the chunk's CRC repaired: a container that
-    validates, with latents the entropy decoder must refuse."""
-    kind, start, length = [c for c in chunks(data) if c[0] == "ADAT"][0]
+    """data with one byte of the latent payload inverted and the CRC over it repaired (ADAT's in
+    version 1, the body's in the compact form): a container that validates, with latents the entropy
+    decoder must refuse."""
     b = bytearray(data)
+    if data[8] >= 0x80:
+        start, length = compact_payload(data)
+        b[start + length // 2] ^= 0xFF
+        b[-4:] = struct.pack(">I", zlib.crc32(b[start:-4]) & 0xFFFFFFFF)
+        return bytes(b)
+    kind, start, length = [c for c in chunks(data) if c[0] == "ADAT"][0]
     b[start + length // 2 + 4] ^= 0xFF
     crc = zlib.crc32(b[start - 4:start + length]) & 0xFFFFFFFF
     b[start + length:start + length + 4] = struct.pack(">I", crc)

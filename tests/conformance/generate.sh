@@ -42,13 +42,17 @@ cat >"$manifest" <<'HEAD'
 # for unchecked; ICC-SHA256 that of the decoded ICC profile, "-" for none.  Made by generate.sh.
 HEAD
 
-enc() { "$build/tools/aec-encode" --quiet -f "$@"; }
+# Files are in the container form $form: version 1, which the chunk edits of aecmut need, unless said.
+form=1
+enc() { "$build/tools/aec-encode" --quiet -f --format-version "$form" "$@"; }
 
 sha() { sha256sum | cut -d' ' -f1; }
 
 info() { "$build/tools/aec-decode" --info "$1" | sed -n "s/^$2: //p"; }
 
-# valid FILE WHAT: a file that must decode; the expectation is what the decoder makes of it now.
+# valid FILE WHAT [ICC-FROM]: a file that must decode; the expectation is what the decoder makes of
+# it now.  The profile's hash is taken from the iccp chunk of FILE, or of the version-1 file ICC-FROM
+# (a compact file has no chunks to take it from).
 valid() {
     v_w=$(info "$here/$1" width)
     v_h=$(info "$here/$1" height)
@@ -62,7 +66,7 @@ valid() {
     fi
     v_icc=-
     if [ "$(info "$here/$1" icc_size)" != 0 ]; then
-        v_icc=$("$mut" payload "$here/$1" - iccp 1 | sha)
+        v_icc=$("$mut" payload "${3:-$here/$1}" - iccp 1 | sha)
     fi
     printf '%s ok %s %s %s %s %s %s %s\n' "$1" "$v_w" "$v_h" "$v_c" "$v_pixels" "$v_bf16" "$v_icc" "$2" >>"$manifest"
 }
@@ -98,6 +102,16 @@ b=$here/ok-17x5-rgb-zstd.aec
 valid ok-ancillary-chunks.aec "unknown ancillary chunks before and after ADAT are skipped (same pixels as ok-17x5-rgb-zstd)"
 "$mut" insert "$b" "$here/ok-iccp-unknown-method.aec" ADAT iccp 07aabbcc
 valid ok-iccp-unknown-method.aec "iccp with an unknown method: the profile is dropped, the image decodes"
+
+# ---- the compact form (version 2, doc/container.md section 9)
+form=2
+ok ok-compact-17x5-rgb-zstd.aec "compact form; zstd" --entropy zstd "$(image 17 5 3)"
+ok ok-compact-13x29-gray-ctx.aec "compact form: gray; ctx" --entropy ctx "$(image 13 29 1)"
+ok ok-compact-23x9-gray-alpha-rans.aec "compact form: gray+alpha, the alpha section; rANS" --entropy rans "$(image 23 9 2)"
+ok ok-compact-96x64-rgb-rans.aec "compact form: several rANS streams" --entropy rans "$(image 96 64 3)"
+enc -o "$here/ok-compact-48x32-icc.aec" -q 40 "$top/testimages/icc-48x32.png"
+valid ok-compact-48x32-icc.aec "compact form: the ICC section (the profile of ok-48x32-icc)" "$here/ok-48x32-icc.aec"
+form=1
 
 # ---- invalid files, from ok-17x5-rgb-zstd.aec unless said otherwise
 bad() { b_name=$1 b_err=$2 b_what=$3; shift 3; "$mut" "$@"; invalid "$b_name" "$b_err" "$b_what"; }
@@ -183,6 +197,33 @@ bad err-alph-method-2.aec UNSUPPORTED "ALPH method 2" set "$rgba" "$here/err-alp
 bad err-alph-not-zstd.aec CORRUPT "ALPH data that is not a zstd frame" set "$rgba" "$here/err-alph-not-zstd.aec" ALPH 1 00
 bad err-rgb-with-alph.aec CORRUPT "RGB with an ALPH chunk" \
     insert "$b" "$here/err-rgb-with-alph.aec" ADAT ALPH "01$("$mut" payload "$rgba" - ALPH 1 | od -An -v -tx1 | tr -d ' \n')"
+
+# ---- invalid compact files, from ok-compact-17x5-rgb-zstd.aec (cset repairs both CRCs)
+c=$here/ok-compact-17x5-rgb-zstd.aec
+csize=$(wc -c <"$c" | tr -d ' ')
+bad err-compact-cut-header.aec TRUNCATED "compact: cut inside the header" truncate "$c" "$here/err-compact-cut-header.aec" 20
+bad err-compact-cut-body.aec TRUNCATED "compact: cut inside the payload" \
+    truncate "$c" "$here/err-compact-cut-body.aec" $((csize - 10))
+bad err-compact-trailing.aec CORRUPT "compact: a byte after the body CRC" append "$c" "$here/err-compact-trailing.aec" 00
+bad err-compact-header-crc.aec CRC_MISMATCH "compact: a width bit inverted, header CRC not repaired" \
+    flip "$c" "$here/err-compact-header-crc.aec" 80
+bad err-compact-body-crc.aec CRC_MISMATCH "compact: body CRC wrong" flip "$c" "$here/err-compact-body-crc.aec" $((8 * csize - 1))
+bad err-compact-form-80.aec CORRUPT "compact: form byte 0x80 (version 0 has no compact form)" \
+    cset "$c" "$here/err-compact-form-80.aec" 8 80
+bad err-compact-version-3.aec UNSUPPORTED_VERSION "compact: form byte 0x83 (version 3)" \
+    cset "$c" "$here/err-compact-version-3.aec" 8 83
+bad err-compact-model-id.aec MODEL_MISMATCH "compact: model id of another model" \
+    cset "$c" "$here/err-compact-model-id.aec" 17 ffffffff
+bad err-compact-width-0.aec CORRUPT "compact: width 0" cset "$c" "$here/err-compact-width-0.aec" 9 0000
+bad err-compact-65535x65535.aec TOO_LARGE "compact: 65535x65535, above the default pixel limit" \
+    cset "$c" "$here/err-compact-65535x65535.aec" 9 ffffffff
+bad err-compact-channels-5.aec CORRUPT "compact: 5 channels" cset "$c" "$here/err-compact-channels-5.aec" 13 3d
+bad err-compact-quality-101.aec CORRUPT "compact: quality 101" cset "$c" "$here/err-compact-quality-101.aec" 14 65
+bad err-compact-quantizer-2.aec UNSUPPORTED "compact: quantizer 2" cset "$c" "$here/err-compact-quantizer-2.aec" 15 02
+bad err-compact-entropy-4.aec UNSUPPORTED "compact: entropy stage 4" cset "$c" "$here/err-compact-entropy-4.aec" 16 04
+bad err-compact-stream-count-0.aec CORRUPT "compact: 0 streams" cset "$c" "$here/err-compact-stream-count-0.aec" 25 00
+bad err-compact-payload.aec ENTROPY "compact: zstd frame damaged, CRCs repaired" \
+    cset "$c" "$here/err-compact-payload.aec" $((csize - 6)) 5a
 
 cp "$manifest" "$here/MANIFEST"
 echo "$(grep -c '^[^#].* ok ' "$here/MANIFEST") valid and $(grep -c '^[^#].* AECIMG_ERR_' "$here/MANIFEST") invalid files in $here"
