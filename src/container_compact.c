@@ -38,8 +38,8 @@ static int take_u8(Cursor *r, uint32_t *v)
     return AECIMG_OK;
 }
 
-/* Only the shortest encoding is valid, so that every value has one spelling and a flipped
- * continuation bit cannot go unnoticed by the length. */
+/* Only the shortest encoding is valid: every value has one spelling, so equal inputs give equal
+ * files and a header has no padding bytes for damage to hide in. */
 static int take_varint(Cursor *r, uint32_t *v)
 {
     uint64_t value = 0;

@@ -205,6 +205,9 @@ check "both forms hold the same payload" \
 check "the compact form names the model by the first 8 bytes of its hash" \
     same_nonempty "$(info_field "$tmp/file.aec" model_hash)" "$(info_field "$tmp/file-v1.aec" model_hash | cut -c1-16)"
 check "--format-version 3: usage error" exits 2 "$enc" --format-version 3 -o "$tmp/v3.aec" "$k5"
+"$dec" -o "$tmp/nomodel.png" "$srcdir_abs/tests/conformance/err-compact-model-id.aec" 2>"$tmp/nomodel.err"
+check "a compact file of a model installed nowhere: the message names the hash prefix it stores" \
+    grep -q 'hash ffffffff[0-9a-f]\{8\}), which is not installed' "$tmp/nomodel.err"
 exits 0 "$enc" -o "$tmp/gray.aec" "$srcdir_abs/testimages/gray-28x28.png"
 overhead=$(($(wc -c <"$tmp/gray.aec") - $(info_field "$tmp/gray.aec" payload_size)))
 check "a 28x28 gray file spends at most 48 bytes on its container ($overhead)" test "$overhead" -le 48

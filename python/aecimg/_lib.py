@@ -1,6 +1,6 @@
 """_lib: finds libaecimg through the dynamic loader and declares its C API to ctypes.
 
-Nothing is compiled: the structures below mirror include/aecimg/aecimg.h (API 1.1).  ctypes calls through
+Nothing is compiled: the structures below mirror include/aecimg/aecimg.h (API 1.2).  ctypes calls through
 a CDLL release the GIL for the duration of each C call.
 """
 
@@ -8,7 +8,7 @@ import ctypes
 import os
 import sys
 
-# libtool's -version-info 2:0:1 gives the soname libaecimg.so.1; a new soname means an ABI this module
+# libtool's -version-info 3:0:2 gives the soname libaecimg.so.1; a new soname means an ABI this module
 # does not know.
 SONAME_MAJOR = 1
 API_MAJOR = 1
