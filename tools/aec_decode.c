@@ -191,8 +191,10 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
         return cli_usage_error("--info decodes nothing and takes no --latents");
     if (rc == 0 && o->common.action == CLI_ACTION_INFO && (o->rate_map || o->score))
         return cli_usage_error("--info decodes nothing and takes no --rate-map or --score");
-    if (rc == 0 && o->score && o->common.output && strcmp(o->common.output, "-") == 0)
-        return cli_usage_error("--score prints to standard output; the image cannot go there too");
+    if (rc == 0 && o->score && ((o->common.output && strcmp(o->common.output, "-") == 0) ||
+                                (o->latents && strcmp(o->latents, "-") == 0) ||
+                                (o->rate_map && strcmp(o->rate_map, "-") == 0)))
+        return cli_usage_error("--score prints to standard output; no other output can go there");
     if (rc == 0 && o->rate_map && strcmp(o->rate_map, "-") == 0 &&
         ((o->common.output && strcmp(o->common.output, "-") == 0) || (o->latents && strcmp(o->latents, "-") == 0)))
         return cli_usage_error("only one output can go to standard output");
