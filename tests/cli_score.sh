@@ -126,6 +126,8 @@ check "  ... the noisy half is brighter than the flat half (mean $1 > 2 x $2)" a
 check "--rate-map-scale 0: the costliest block is white" sh -c \
     '"$1" -f -o "$2/o/pgm.png" --rate-map-scale 0 --rate-map "$2/o/map.pgm" "$2/half.aec" 2>/dev/null &&
      tail -c '$((w * h))' "$2/o/map.pgm" | od -An -v -tu1 | tr -s " " "\n" | grep -qx 255' - "$dec" "$tmp"
+check "--rate-map - writes the PNG to standard output" sh -c \
+    '"$1" -f -o "$2/o/pgm.png" --rate-map - "$2/half.aec" 2>/dev/null | cmp -s - "$2/o/map.png"' - "$dec" "$tmp"
 rm -f "$tmp/o/"*
 
 # ---- errors: usage, bad outputs, a damaged file; nothing left behind
