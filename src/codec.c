@@ -20,6 +20,7 @@
 #include "network.h"
 #include "nn/nn.h"
 #include "quant.h"
+#include "rate.h"
 #include "refine.h"
 #include "tiles.h"
 
@@ -518,18 +519,29 @@ static int check_against_model(const AecimgContext *c, const AecContainer *ct)
     return 0;
 }
 
+/* Entropy-decodes a checked container's symbols into a malloc'd channel-planar array (NULL on error). */
+static int decode_symbols(AecimgContext *c, const AecContainer *ct, int32_t **symbols)
+{
+    const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
+    *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    RETURN_ERROR_IF(!*symbols, AECIMG_ERR_NO_MEMORY);
+    EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
+    int err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, *symbols);
+    if (err < 0) {
+        free(*symbols);
+        *symbols = NULL;
+    }
+    return err;
+}
+
 /* Entropy-decodes a checked container's symbols and dequantizes them into a malloc'd tensor, HWC for the
  * synthesis transform or channel-planar (CHW) for aecimg_decode_latents. */
 static int decode_latents_as(AecimgContext *c, const AecContainer *ct, int planar, float **latents)
 {
     const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
-    int32_t *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    int32_t *symbols = NULL;
     *latents = malloc((size_t)m * lh * lw * sizeof(float));
-    int err = symbols && *latents ? 0 : AECIMG_ERR_NO_MEMORY;
-    if (err == 0) {
-        EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
-        err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, symbols);
-    }
+    int err = *latents ? decode_symbols(c, ct, &symbols) : AECIMG_ERR_NO_MEMORY;
     if (err == 0 && planar)
         quant_inverse_planar(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
     else if (err == 0)
@@ -739,6 +751,37 @@ int aecimg_decode_latents(AecimgContext *c, const uint8_t *data, size_t size, Ae
     }
     free(ct);
     return err;
+}
+
+int aecimg_decode_rate_map(AecimgContext *c, const uint8_t *data, size_t size, AecimgRateMap *map)
+{
+    RETURN_ERROR_IF(!map, AECIMG_ERR_INVALID_ARGUMENT);
+    memset(map, 0, sizeof *map);
+    RETURN_ERROR_IF(!c || !data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct;
+    FORWARD_IF_ERROR(read_checked(c, data, size, &ct));
+    const uint32_t lh = ct->latent_height, lw = ct->latent_width;
+    int32_t *symbols = NULL;
+    float *bits = malloc((size_t)lh * lw * sizeof *bits);
+    int err = bits ? decode_symbols(c, ct, &symbols) : AECIMG_ERR_NO_MEMORY;
+    if (err == 0)
+        err = rate_map(&c->model, (int)ct->quality, symbols, lh, lw, bits, &map->total_bits, c->threads);
+    if (err == 0) {
+        *map = (AecimgRateMap){lw, lh, c->model.stride, ct->width, ct->height, map->total_bits, bits};
+        bits = NULL;
+    }
+    free(bits);
+    free(symbols);
+    free(ct);
+    return err;
+}
+
+void aecimg_rate_map_free(AecimgRateMap *map)
+{
+    if (!map)
+        return;
+    free(map->bits);
+    memset(map, 0, sizeof *map);
 }
 
 void aecimg_latents_free(AecimgLatents *latents)

@@ -1102,6 +1102,98 @@ static void test_read_icc(void **state)
     aecimg_image_free(&plain);
 }
 
+/* The ideal code length of v under table t, from doc/container.md 3.5.2 on its own: -log2 of the symbol's
+ * probability, or for one outside the table the escape's plus 5 exponent bits and e mantissa bits, where
+ * z + 1 = 2^e + mantissa for the escape distance z (even above the table, odd below). */
+static double ideal_bits_of(const ModelCdf *t, uint32_t precision, int32_t v)
+{
+    const double total = (double)(1u << precision);
+    if (v >= t->first && (int64_t)v - t->first < (int64_t)t->count)
+        return -log2(t->freq[v - t->first] / total);
+    const int64_t below = (int64_t)t->first - 1 - v, above = (int64_t)v - t->first - (int64_t)t->count;
+    const uint64_t z = v < t->first ? 2 * (uint64_t)below + 1 : 2 * (uint64_t)above;
+    uint32_t e = 0;
+    while ((z + 1) >> (e + 1))
+        e++;
+    return -log2(t->freq[t->count] / total) + 5 + e;
+}
+
+/* aecimg_decode_rate_map: one value per latent position, the bits of its symbols under the static tables
+ * of the file's quality summed over channels; their sum is the whole image's ideal code length, which the
+ * rans stage's payload comes close to. */
+static void test_decode_rate_map(void **state)
+{
+    (void)state;
+    const char *model = path_of("models/default.aecm");
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    AecimgImage img = load_image("testimages/rgb-40x30.ppm");
+    AecimgContext *ctx = open_ctx(model, 40, 2);
+    for (int entropy = AECIMG_ENTROPY_ZSTD; entropy <= AECIMG_ENTROPY_CTX; entropy++) {
+        uint8_t *file;
+        size_t size;
+        assert_int_equal(aecimg_set_entropy(ctx, entropy), 0);
+        assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+        AecimgInfo info;
+        assert_int_equal(aecimg_read_info(file, size, &info), 0);
+        AecimgRateMap map;
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size, &map), 0);
+        assert_int_equal(map.width, info.latent_width);
+        assert_int_equal(map.height, info.latent_height);
+        assert_int_equal(map.width, (img.width + mf.stride - 1) / mf.stride);
+        assert_int_equal(map.height, (img.height + mf.stride - 1) / mf.stride);
+        assert_int_equal(map.stride, mf.stride);
+        assert_int_equal(map.image_width, img.width);
+        assert_int_equal(map.image_height, img.height);
+
+        /* Each position against the tables, independently of the library's code. */
+        const size_t plane = (size_t)map.width * map.height;
+        int32_t *sym = symbols_of(file, size, &mf);
+        double sum = 0.0, want_total = 0.0;
+        for (size_t i = 0; i < plane; i++) {
+            double want = 0.0;
+            for (uint32_t c = 0; c < mf.latent_channels; c++)
+                want += ideal_bits_of(model_cdf(&mf, 40, (int)c), mf.precision, sym[c * plane + i]);
+            assert_true(isfinite(map.bits[i]) && map.bits[i] >= 0.0f);
+            assert_true(fabs(map.bits[i] - want) <= 1e-5 * want + 1e-3);
+            sum += map.bits[i];
+            want_total += want;
+        }
+        assert_true(fabs(map.total_bits - want_total) <= 1e-9 * want_total);
+        assert_true(fabs(sum - map.total_bits) <= 1e-5 * map.total_bits);
+        /* rans spends the ideal bits but for its 4-byte states; ctx adapts its tables, zstd codes otherwise. */
+        const double payload = 8.0 * (double)info.payload_size;
+        if (entropy == AECIMG_ENTROPY_RANS)
+            assert_true(payload >= map.total_bits && payload <= map.total_bits * 1.01 + 64.0 * info.stream_count);
+        printf("  %s: %ux%u positions, %.1f ideal bits, payload %.0f bits\n",
+               entropy == AECIMG_ENTROPY_ZSTD ? "zstd" : entropy == AECIMG_ENTROPY_RANS ? "rans" : "ctx",
+               map.width, map.height, map.total_bits, payload);
+        free(sym);
+        aecimg_rate_map_free(&map);
+        assert_null(map.bits);
+        assert_int_equal(map.width, 0);
+        aecimg_rate_map_free(&map); /* twice, and NULL: no effect */
+        aecimg_rate_map_free(NULL);
+
+        /* Damage and misuse: an error and a zeroed map. */
+        memset(&map, 0xa5, sizeof map);
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size - 5, &map), AECIMG_ERR_TRUNCATED);
+        assert_null(map.bits);
+        assert_int_equal(map.height, 0);
+        assert_true(map.total_bits == 0.0);
+        assert_int_equal(aecimg_decode_rate_map(ctx, img.pixels, 64, &map), AECIMG_ERR_BAD_MAGIC);
+        memset(&map, 0xa5, sizeof map);
+        assert_int_equal(aecimg_decode_rate_map(NULL, file, size, &map), AECIMG_ERR_INVALID_ARGUMENT);
+        assert_null(map.bits);
+        assert_int_equal(aecimg_decode_rate_map(ctx, NULL, size, &map), AECIMG_ERR_INVALID_ARGUMENT);
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size, NULL), AECIMG_ERR_INVALID_ARGUMENT);
+        free(file);
+    }
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1124,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_refine_threads_and_tiles),
         cmocka_unit_test(test_refine_arguments),
         cmocka_unit_test(test_decode_latents),
+        cmocka_unit_test(test_decode_rate_map),
         cmocka_unit_test(test_read_icc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,7 +40,7 @@ extern "C" {
 
 /* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
 #define AECIMG_API_VERSION_MAJOR 1
-#define AECIMG_API_VERSION_MINOR 1
+#define AECIMG_API_VERSION_MINOR 2
 #define AECIMG_API_VERSION_PATCH 0
 #define AECIMG_API_VERSION \
     ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
@@ -142,6 +142,23 @@ typedef struct AecimgLatents {
     float *data;                      /* channels * height * width floats, channel-planar (C, H, W order) */
 } AecimgLatents;
 
+/* Where a .aec file's latent payload spends its bits, returned by aecimg_decode_rate_map() and released
+ * with aecimg_rate_map_free().  bits[y * width + x] is the ideal code length of latent position (x, y)
+ * under the model's static tables at the file's quality: the sum over the latent channels of
+ * -log2(freq / 2^precision) of each decoded symbol (for a symbol outside its table, the escape's
+ * -log2(freq / 2^precision) plus its exponent and mantissa bits), the same tables the decoder reads.
+ * The position covers pixels [x * stride, (x + 1) * stride) x [y * stride, (y + 1) * stride) of the
+ * image, cropped to it.  These are the code lengths of the rans stage but for the rounding of its
+ * state; the ctx stage adapts the tables as it codes, so its real payload differs slightly, and the
+ * zstd stage's more.  The container, the ICC profile and the alpha plane are not counted.  Since API 1.2. */
+typedef struct AecimgRateMap {
+    uint32_t width, height;             /* latent positions: the image's size / stride, rounded up */
+    uint32_t stride;                    /* pixels per latent position along each axis */
+    uint32_t image_width, image_height; /* the image's size in pixels */
+    double total_bits;                  /* the sum of bits (in double precision) */
+    float *bits;                        /* height * width bit counts, rows packed */
+} AecimgRateMap;
+
 /* What a container header says, read without the model. */
 typedef struct AecimgInfo {
     uint32_t format_version;
@@ -207,9 +224,17 @@ AECIMG_API int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t *
  * aecimg_decode().  On error *latents is zeroed.  Since API 1.1. */
 AECIMG_API int aecimg_decode_latents(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgLatents *latents);
 
+/* Decodes a .aec file's symbols into its rate map, without running the synthesis transform: where the
+ * bits went, the cost of each block of the image (an autoencoder spends more bits on what it models
+ * badly, which localises unusual content).  The context checks the file's model, as for
+ * aecimg_decode().  On error *map is zeroed.  Since API 1.2. */
+AECIMG_API int aecimg_decode_rate_map(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgRateMap *map);
+
 AECIMG_API void aecimg_image_free(AecimgImage *img);
 /* Releases a tensor of aecimg_decode_latents() and zeroes it; NULL and zeroed tensors are ignored. */
 AECIMG_API void aecimg_latents_free(AecimgLatents *latents);
+/* Releases a map of aecimg_decode_rate_map() and zeroes it; NULL and zeroed maps are ignored.  Since API 1.2. */
+AECIMG_API void aecimg_rate_map_free(AecimgRateMap *map);
 /* Releases a buffer the library allocated (the file of aecimg_encode()); the same as free() in C, for
  * bindings that cannot call the C library's free() themselves.  Since API 1.1. */
 AECIMG_API void aecimg_free(void *p);
