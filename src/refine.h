@@ -42,7 +42,7 @@ void refine_net_free(RefineNet *r);
 /* A tile's latents and the pixels they should reproduce. */
 typedef struct RefineTile {
     const float *latents; /* h x w x M, HWC, as the analysis transform output them */
-    const float *pixels;  /* (h * stride) x (w * stride) x 3, HWC RGB in [0, 1] */
+    const float *pixels;  /* (h * stride) x (w * stride) x image channels (3 RGB, 1 gray), HWC, in [0, 1] */
     int h, w;             /* latents */
     int valid_h, valid_w; /* pixel rows and columns from the tile's origin that lie inside the image */
     uint32_t y0, x0;      /* the tile's first latent in the image: seeds the random choices */

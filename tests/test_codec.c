@@ -488,7 +488,8 @@ static void test_model_mismatch_and_damage(void **state)
 
     /* A file of a model installed nowhere the decoder looks. */
     char path[] = "/tmp/aec-test-model-XXXXXX";
-    const TestModelShape shape = {4, 8, 16, 12, "description=installed nowhere\n"};
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                                 .meta = "description=installed nowhere\n"};
     size_t model_size, lone_size;
     uint8_t *model = test_model_build(&shape, &model_size), *lone;
     test_model_write(path, model, model_size);
@@ -536,7 +537,8 @@ static void test_installed_models_and_decoders(void **state)
     snprintf(path_a, sizeof path_a, "%s/a.aecm", dir);
     snprintf(path_b, sizeof path_b, "%s/b.aecm", dir);
     snprintf(path_c, sizeof path_c, "%s/c.aecm", dir);
-    TestModelShape shape = {4, 8, 16, 12, "description=model a\n"};
+    TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                           .meta = "description=model a\n"};
     size_t size_a, size_b, size_c;
     uint8_t *a = test_model_build(&shape, &size_a);
     shape.meta = "description=model b\n";
@@ -711,7 +713,8 @@ static void test_limits_and_arguments(void **state)
 static void test_auto_entropy_fallback(void **state)
 {
     (void)state;
-    const TestModelShape shape = {4, 40, 4095, 16, NULL}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 40, .symbols = 4095, .precision = 16};
     size_t model_size;
     uint8_t *model = test_model_build(&shape, &model_size);
     char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */

@@ -40,7 +40,7 @@ extern "C" {
 
 /* API version; independent of the package version.  Bump MINOR for additions, MAJOR for breaks. */
 #define AECIMG_API_VERSION_MAJOR 1
-#define AECIMG_API_VERSION_MINOR 1
+#define AECIMG_API_VERSION_MINOR 2
 #define AECIMG_API_VERSION_PATCH 0
 #define AECIMG_API_VERSION \
     ((AECIMG_API_VERSION_MAJOR << 16) | (AECIMG_API_VERSION_MINOR << 8) | AECIMG_API_VERSION_PATCH)
@@ -64,6 +64,7 @@ enum {
     AECIMG_ERR_ENTROPY = -14,
     AECIMG_ERR_UNSUPPORTED = -15,
     AECIMG_ERR_INTERNAL = -16,
+    AECIMG_ERR_COLOR_INPUT = -17, /* a color image given to a gray model (since API 1.2) */
 };
 
 /* What a context is opened for (AecimgSettings.roles). */
@@ -190,9 +191,12 @@ AECIMG_API int aecimg_set_effort(AecimgContext *ctx, int effort);
  * other levels. */
 AECIMG_API int aecimg_effort_refine(int effort);
 
-/* Encodes img into a malloc'd .aec file. */
+/* Encodes img into a malloc'd .aec file.  A gray model (one image channel, as a model trained on gray
+ * images has) codes gray and gray+alpha images only: AECIMG_ERR_COLOR_INPUT for RGB or RGBA, which the
+ * caller converts to gray first if that is what it wants. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
-/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count).  A file
+/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count; a gray
+ * model's files are gray or gray+alpha).  A file
  * made with another model than the context's is decoded with that model if it is installed (in the
  * folder of the context's model or the install folder): the context then holds that model, as
  * aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is nowhere. */
