@@ -777,14 +777,12 @@ static void gradient_at(const ModelFile *mf, int level, const float *x, int h, i
     network_free(&net);
 }
 
-/* The synthesis's backward pass against central differences of the forward pass, on the tiny model
- * (convolutions, pixel shuffles and inverse GDN, as the default model), at the best float32 level; the
- * bfloat16 level's gradient against that one. */
-static void test_refine_gradient(void **state)
+/* The synthesis's backward pass against central differences of the forward pass, at the best float32
+ * level; the bfloat16 level's gradient against that one. */
+static void check_refine_gradient(const char *model)
 {
-    (void)state;
     ModelFile mf;
-    assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    assert_int_equal(model_file_load(model, &mf), 0);
     const int best = nn_cpu_detect(), float_level = best < NN_CPU_AVX512 ? best : NN_CPU_AVX512;
     NnKernels k;
     nn_kernels_init(&k, float_level);
@@ -795,7 +793,7 @@ static void test_refine_gradient(void **state)
     const int h = 3, w = 5, m = (int)mf.latent_channels;
     int oh, ow;
     network_out_size(&net, h, w, &oh, &ow);
-    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * 3;
+    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * mf.image_channels;
     float *x = malloc(n_in * sizeof *x), *g = malloc(n_in * sizeof *g), *wt = malloc(n_out * sizeof *wt);
     assert_true(x && g && wt);
     srand(7);
@@ -850,6 +848,26 @@ static void test_refine_gradient(void **state)
     refine_net_free(&r);
     network_free(&net);
     model_file_free(&mf);
+}
+
+/* On the tiny model (convolutions, pixel shuffles and inverse GDN, as the default model), and on gray
+ * models of both layouts (model_builder.h): a synthesis ending in a pixel shuffle to one channel, and
+ * one ending in a convolution of one output channel. */
+static void test_refine_gradient(void **state)
+{
+    (void)state;
+    check_refine_gradient(path_of("tests/vectors/tiny.aecm"));
+    for (int direct = 0; direct <= 1; direct++) {
+        const TestModelShape shape = {.gdn_channels = 8, .latent_channels = 6, .symbols = 16, .precision = 12,
+                                      .image_channels = 1, .stages = 2, .direct_output = direct};
+        size_t size;
+        uint8_t *model = test_model_build(&shape, &size);
+        char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
+        test_model_write(path, model, size);
+        free(model);
+        check_refine_gradient(path);
+        unlink(path);
+    }
 }
 
 /* The cost refinement minimizes, measured on the real file and decoded pixels:
