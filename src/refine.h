@@ -20,7 +20,9 @@
 
 /* The synthesis transform's backward pass (gradients with respect to its input only), built once per
  * context from the prepared synthesis network.  With the kernels' bfloat16 products (avx512bf16) every
- * transposed convolution and the products of every bfloat16 inverse GDN use them: the backward pass
+ * transposed convolution (but one of a single input channel: the gradient of a gray model's last
+ * convolution, which nn_conv_prepare keeps in float32) and the products of every bfloat16 inverse GDN
+ * use them: the backward pass
  * only steers the search, and its error (3.5% of the largest gradient on the tiny test model)
  * leaves the refined files' rate-distortion cost where float32 puts it (bench/results/refine-bf16.md). */
 typedef struct RefineNet {

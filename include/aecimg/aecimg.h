@@ -196,10 +196,10 @@ AECIMG_API int aecimg_effort_refine(int effort);
  * caller converts to gray first if that is what it wants. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
 /* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count; a gray
- * model's files are gray or gray+alpha).  A file
- * made with another model than the context's is decoded with that model if it is installed (in the
- * folder of the context's model or the install folder): the context then holds that model, as
- * aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is nowhere. */
+ * model's files are gray or gray+alpha).  A file made with another model than the context's is decoded
+ * with that model if it is installed (in the folder of the context's model or the install folder): the
+ * context then holds that model, as aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is
+ * nowhere. */
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
