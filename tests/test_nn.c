@@ -858,9 +858,10 @@ static void test_bf16_winograd(void **state)
 static void test_winograd_shuffled(void **state)
 {
     (void)state;
+    /* the last two: shuffled to one channel, and also read unshuffled from one (a gray model's end) */
     static const Shape all[] = {{5, 9, 3, 12, 3, 1}, {8, 12, 16, 32, 3, 1}, {13, 11, 128, 512, 3, 1},
                                 {9, 9, 128, 12, 3, 1}, {1, 1, 8, 4, 3, 1}, {7, 30, 40, 136, 3, 1},
-                                {9, 7, 16, 4, 3, 1},   {9, 7, 4, 4, 3, 1}}; /* shuffled to and unshuffled from one channel */
+                                {9, 7, 16, 4, 3, 1},   {9, 7, 4, 4, 3, 1}};
     for (int level = NN_CPU_C; level <= NN_CPU_AVX512BF16; level++) {
         NnKernels kn;
         nn_kernels_init(&kn, level);
