@@ -488,7 +488,8 @@ static void test_model_mismatch_and_damage(void **state)
 
     /* A file of a model installed nowhere the decoder looks. */
     char path[] = "/tmp/aec-test-model-XXXXXX";
-    const TestModelShape shape = {4, 8, 16, 12, "description=installed nowhere\n"};
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                                 .meta = "description=installed nowhere\n"};
     size_t model_size, lone_size;
     uint8_t *model = test_model_build(&shape, &model_size), *lone;
     test_model_write(path, model, model_size);
@@ -536,7 +537,8 @@ static void test_installed_models_and_decoders(void **state)
     snprintf(path_a, sizeof path_a, "%s/a.aecm", dir);
     snprintf(path_b, sizeof path_b, "%s/b.aecm", dir);
     snprintf(path_c, sizeof path_c, "%s/c.aecm", dir);
-    TestModelShape shape = {4, 8, 16, 12, "description=model a\n"};
+    TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                           .meta = "description=model a\n"};
     size_t size_a, size_b, size_c;
     uint8_t *a = test_model_build(&shape, &size_a);
     shape.meta = "description=model b\n";
@@ -711,7 +713,8 @@ static void test_limits_and_arguments(void **state)
 static void test_auto_entropy_fallback(void **state)
 {
     (void)state;
-    const TestModelShape shape = {4, 40, 4095, 16, NULL}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 40, .symbols = 4095, .precision = 16};
     size_t model_size;
     uint8_t *model = test_model_build(&shape, &model_size);
     char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
@@ -774,14 +777,12 @@ static void gradient_at(const ModelFile *mf, int level, const float *x, int h, i
     network_free(&net);
 }
 
-/* The synthesis's backward pass against central differences of the forward pass, on the tiny model
- * (convolutions, pixel shuffles and inverse GDN, as the default model), at the best float32 level; the
- * bfloat16 level's gradient against that one. */
-static void test_refine_gradient(void **state)
+/* The synthesis's backward pass against central differences of the forward pass, at the best float32
+ * level; the bfloat16 level's gradient against that one. */
+static void check_refine_gradient(const char *model)
 {
-    (void)state;
     ModelFile mf;
-    assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    assert_int_equal(model_file_load(model, &mf), 0);
     const int best = nn_cpu_detect(), float_level = best < NN_CPU_AVX512 ? best : NN_CPU_AVX512;
     NnKernels k;
     nn_kernels_init(&k, float_level);
@@ -792,7 +793,7 @@ static void test_refine_gradient(void **state)
     const int h = 3, w = 5, m = (int)mf.latent_channels;
     int oh, ow;
     network_out_size(&net, h, w, &oh, &ow);
-    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * 3;
+    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * mf.image_channels;
     float *x = malloc(n_in * sizeof *x), *g = malloc(n_in * sizeof *g), *wt = malloc(n_out * sizeof *wt);
     assert_true(x && g && wt);
     srand(7);
@@ -847,6 +848,26 @@ static void test_refine_gradient(void **state)
     refine_net_free(&r);
     network_free(&net);
     model_file_free(&mf);
+}
+
+/* On the tiny model (convolutions, pixel shuffles and inverse GDN, as the default model), and on gray
+ * models of both layouts (model_builder.h): a synthesis ending in a pixel shuffle to one channel, and
+ * one ending in a convolution of one output channel. */
+static void test_refine_gradient(void **state)
+{
+    (void)state;
+    check_refine_gradient(path_of("tests/vectors/tiny.aecm"));
+    for (int direct = 0; direct <= 1; direct++) {
+        const TestModelShape shape = {.gdn_channels = 8, .latent_channels = 6, .symbols = 16, .precision = 12,
+                                      .image_channels = 1, .stages = 2, .direct_output = direct};
+        size_t size;
+        uint8_t *model = test_model_build(&shape, &size);
+        char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
+        test_model_write(path, model, size);
+        free(model);
+        check_refine_gradient(path);
+        unlink(path);
+    }
 }
 
 /* The cost refinement minimizes, measured on the real file and decoded pixels:

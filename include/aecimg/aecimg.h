@@ -64,6 +64,7 @@ enum {
     AECIMG_ERR_ENTROPY = -14,
     AECIMG_ERR_UNSUPPORTED = -15,
     AECIMG_ERR_INTERNAL = -16,
+    AECIMG_ERR_COLOR_INPUT = -17, /* a color image given to a gray model (since API 1.2) */
 };
 
 /* What a context is opened for (AecimgSettings.roles). */
@@ -207,12 +208,15 @@ AECIMG_API int aecimg_set_effort(AecimgContext *ctx, int effort);
  * other levels. */
 AECIMG_API int aecimg_effort_refine(int effort);
 
-/* Encodes img into a malloc'd .aec file. */
+/* Encodes img into a malloc'd .aec file.  A gray model (one image channel, as a model trained on gray
+ * images has) codes gray and gray+alpha images only: AECIMG_ERR_COLOR_INPUT for RGB or RGBA, which the
+ * caller converts to gray first if that is what it wants. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
-/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count).  A file
- * made with another model than the context's is decoded with that model if it is installed (in the
- * folder of the context's model or the install folder): the context then holds that model, as
- * aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is nowhere. */
+/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count; a gray
+ * model's files are gray or gray+alpha).  A file made with another model than the context's is decoded
+ * with that model if it is installed (in the folder of the context's model or the install folder): the
+ * context then holds that model, as aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is
+ * nowhere. */
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
