@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,19 +87,41 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
-/* Explicit path, then $AECIMG_MODEL, then the installed model, then the source tree's (uninstalled builds). */
+/* FILE in the install folder, else in the source tree's (uninstalled builds); NULL if out of memory. */
+static char *installed_model(const char *file)
+{
+    char *installed = join_path(AECIMG_MODEL_DIR, file);
+    if (!installed || access(installed, R_OK) == 0)
+        return installed;
+    free(installed);
+    return join_path(AECIMG_SOURCE_MODEL_DIR, file);
+}
+
+/* A path as given; a bare NAME that is no readable file here is an installed model, NAME.aecm
+ * (`--model fashion`).  When neither exists the path stays as given, so the error names it. */
+static char *model_by_name(const char *path)
+{
+    if (strchr(path, '/') || access(path, R_OK) == 0 || strlen(path) > 200)
+        return strdup(path);
+    char file[256];
+    snprintf(file, sizeof file, "%s.aecm", path);
+    char *found = installed_model(file);
+    if (found && access(found, R_OK) == 0)
+        return found;
+    free(found);
+    return strdup(path);
+}
+
+/* Explicit path or installed name, then $AECIMG_MODEL, then the installed default model, then the
+ * source tree's (uninstalled builds). */
 static char *resolve_model_path(const AecimgSettings *s)
 {
     const char *env = getenv(AECIMG_MODEL_ENV);
     if (s->model_path)
-        return strdup(s->model_path);
+        return model_by_name(s->model_path);
     if (env && *env)
-        return strdup(env);
-    char *installed = join_path(AECIMG_MODEL_DIR, DEFAULT_MODEL_FILE);
-    if (!installed || access(installed, R_OK) == 0)
-        return installed;
-    free(installed);
-    return join_path(AECIMG_SOURCE_MODEL_DIR, DEFAULT_MODEL_FILE);
+        return model_by_name(env);
+    return installed_model(DEFAULT_MODEL_FILE);
 }
 
 static int thread_count(int requested)

@@ -108,7 +108,8 @@ typedef struct AecimgSettings {
     int entropy;         /* AECIMG_ENTROPY_*; AUTO for the default stage */
     int keep_icc;        /* nonzero: store the image's ICC profile (default 1) */
     uint64_t max_pixels; /* refuse images with more pixels (default AECIMG_DEFAULT_MAX_PIXELS) */
-    const char *model_path; /* NULL: $AECIMG_MODEL, else the installed default model */
+    const char *model_path; /* a model file, or the name of an installed one ("fashion": fashion.aecm in
+                             * the install folder); NULL: $AECIMG_MODEL, else the installed default model */
     /* The transforms run on square tiles of this many pixels (rounded up to the model's stride), each
      * with a margin wide enough that the result is identical for every tile size (except with
      * `refine`, which optimizes each tile's latents on its own): memory is bounded by the tile, not
