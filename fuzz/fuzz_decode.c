@@ -1,9 +1,10 @@
 /* fuzz_decode.c: .aec parsing and full decoding with the tiny model.
  *
  * Every input goes through aecimg_read_info and aecimg_read_icc (the container alone),
- * aecimg_decode_latents (container, model checks, entropy stage, quantizer) and aecimg_decode (all that,
- * synthesis, alpha, ICC).  They must agree: a file the container reader refuses cannot decode, a decoded
- * image has the size and channels the header says, and a file that decodes has finite latents of the
+ * aecimg_decode_latents (container, model checks, entropy stage, quantizer), aecimg_decode_rate_map (the
+ * same symbols measured against the tables) and aecimg_decode (all that, synthesis, alpha, ICC).  They must
+ * agree: a file the container reader refuses cannot decode, a decoded image has the size and channels the
+ * header says, and a file that decodes has finite latents and a finite, nonnegative rate map of the
  * header's shape (in the compact form, which does not store it, a shape within the image's).
  *
  * Every chunk carries a CRC-32, which random changes almost never keep right, so each input is
@@ -92,6 +93,7 @@ static int repair_crcs(uint8_t *data, size_t size)
 
 static void check_decode(const uint8_t *data, size_t size);
 static int check_latents(const uint8_t *data, size_t size, const AecimgInfo *info, int info_err);
+static int check_rate_map(const uint8_t *data, size_t size, const AecimgInfo *info, int info_err);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -121,6 +123,8 @@ static void check_decode(const uint8_t *data, size_t size)
         (info_err == 0 && icc_size != info.icc_size) || (!icc) != (icc_size == 0))
         abort();
     int latents_err = check_latents(data, size, &info, info_err);
+    if (check_rate_map(data, size, &info, info_err) != latents_err)
+        abort();
     AecimgImage img;
     int err = aecimg_decode(ctx, data, size, &img);
     if (err > 0 || (err == 0 && (info_err != 0 || latents_err != 0)))
@@ -162,5 +166,32 @@ static int check_latents(const uint8_t *data, size_t size, const AecimgInfo *inf
         if (!isfinite(lat.data[i]))
             abort();
     aecimg_latents_free(&lat);
+    return 0;
+}
+
+/* The rate map: an error leaves a zeroed map; success gives the latents' shape and bits that add up. */
+static int check_rate_map(const uint8_t *data, size_t size, const AecimgInfo *info, int info_err)
+{
+    AecimgRateMap map;
+    int err = aecimg_decode_rate_map(ctx, data, size, &map);
+    if (err > 0 || (err == 0 && info_err != 0))
+        abort();
+    if (err < 0) {
+        if (map.bits || map.width || map.height || map.total_bits != 0.0)
+            abort();
+        return err;
+    }
+    /* As for the latents: the compact form leaves the shape to the model. */
+    const int compact = info->format_version == AEC_FORMAT_VERSION_COMPACT;
+    if (compact ? !map.width || map.width > info->width || !map.height || map.height > info->height
+                : map.width != info->latent_width || map.height != info->latent_height)
+        abort();
+    if (map.image_width != info->width || map.image_height != info->height || !isfinite(map.total_bits) ||
+        map.total_bits < 0.0)
+        abort();
+    for (size_t i = 0; i < (size_t)map.width * map.height; i++)
+        if (!isfinite(map.bits[i]) || map.bits[i] < 0.0f)
+            abort();
+    aecimg_rate_map_free(&map);
     return 0;
 }

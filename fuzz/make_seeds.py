@@ -8,7 +8,8 @@ and both tensor types:
   analysis:  conv 3->4 (k3, stride 2), GDN 4, conv 4->1 (k1)
   synthesis: conv 1->12 (k3), inverse GDN 12, pixel shuffle 2
 
-with one latent channel, total stride 2, 101 qualities and small CDF tables.
+with one latent channel, total stride 2, 101 qualities and small CDF tables; and the same for a gray
+model (image channels 1: conv 1->4 first, conv 1->4, inverse GDN 4 and pixel shuffle to 1 last).
 
 fuzz_image: small PNM variants (plain and raw bitmaps, plain gray and colour, 16-bit, PAM with
 alpha and with a tuple type) and a 16-bit PNG with an Adam7 interlace and a tRNS chunk, each
@@ -46,14 +47,15 @@ def count(dims):
     return n
 
 
-def build(latent=1, symbols=4, precision=12, meta=b"name=fuzz-seed\n"):
+def build(latent=1, symbols=4, precision=12, meta=b"name=fuzz-seed\n", image=3):
     # (net, op, params, [(name, dims, value, half)]): weights are small deterministic numbers.
+    out4 = 4 * image
     layers = [
-        (0, 1, (3, 4, 3, 2), [("a0.w", (4, 3, 3, 3), 0.01, True), ("a0.b", (4,), 0.0, False)]),
+        (0, 1, (image, 4, 3, 2), [("a0.w", (4, image, 3, 3), 0.01, True), ("a0.b", (4,), 0.0, False)]),
         (0, 2, (4, 0, 0, 0), [("a1.beta", (4,), 1.0, False), ("a1.gamma", (4, 4), 0.1, True)]),
         (0, 1, (4, latent, 1, 1), [("a2.w", (latent, 4, 1, 1), 0.5, True), ("a2.b", (latent,), 0.0, True)]),
-        (1, 1, (latent, 12, 3, 1), [("s0.w", (12, latent, 3, 3), 0.02, True), ("s0.b", (12,), 0.5, False)]),
-        (1, 3, (12, 0, 0, 0), [("s1.beta", (12,), 1.0, True), ("s1.gamma", (12, 12), 0.01, True)]),
+        (1, 1, (latent, out4, 3, 1), [("s0.w", (out4, latent, 3, 3), 0.02, True), ("s0.b", (out4,), 0.5, False)]),
+        (1, 3, (out4, 0, 0, 0), [("s1.beta", (out4,), 1.0, True), ("s1.gamma", (out4, out4), 0.01, True)]),
         (1, 4, (2, 0, 0, 0), []),
     ]
     tens, arch = [], []
@@ -66,7 +68,7 @@ def build(latent=1, symbols=4, precision=12, meta=b"name=fuzz-seed\n"):
             tens.append(tensor(name, dims, vals, half))
         idx += [0xFFFFFFFF] * (2 - len(idx))
         arch.append(struct.pack("<BBH4I2I", net, op, 0, *p, *idx))
-    arch_payload = struct.pack("<4I", 3, latent, 2, len(arch)) + b"".join(arch)
+    arch_payload = struct.pack("<4I", image, latent, 2, len(arch)) + b"".join(arch)
     tens_payload = struct.pack("<I", len(tens))
     for t in tens:
         tens_payload += t + b"\0" * ((4 - (len(tens_payload) + len(t)) % 4) % 4)
@@ -140,6 +142,7 @@ def main():
     write(os.path.join(top, "fuzz_model"), "min-model.aecm", build())
     write(os.path.join(top, "fuzz_model"), "min-model-p16.aecm",
           build(symbols=2, precision=16, meta=b"name=p16\ndescription=x\n"))
+    write(os.path.join(top, "fuzz_model"), "min-model-gray.aecm", build(image=1, meta=b"name=fuzz-gray\n"))
     image = os.path.join(top, "fuzz_image")
     # Mode byte 0: imageio_read sniffs the format; 4: straight to the PNG reader.
     write(image, "png16-adam7-trns.png", b"\0" + png16())

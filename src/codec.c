@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "network.h"
 #include "nn/nn.h"
 #include "quant.h"
+#include "rate.h"
 #include "refine.h"
 #include "tiles.h"
 
@@ -86,19 +88,41 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
-/* Explicit path, then $AECIMG_MODEL, then the installed model, then the source tree's (uninstalled builds). */
+/* FILE in the install folder, else in the source tree's (uninstalled builds); NULL if out of memory. */
+static char *installed_model(const char *file)
+{
+    char *installed = join_path(AECIMG_MODEL_DIR, file);
+    if (!installed || access(installed, R_OK) == 0)
+        return installed;
+    free(installed);
+    return join_path(AECIMG_SOURCE_MODEL_DIR, file);
+}
+
+/* A path as given; a bare NAME that is no readable file here is an installed model, NAME.aecm
+ * (`--model fashion`).  When neither exists the path stays as given, so the error names it. */
+static char *model_by_name(const char *path)
+{
+    if (strchr(path, '/') || access(path, R_OK) == 0 || strlen(path) > 200)
+        return strdup(path);
+    char file[256];
+    snprintf(file, sizeof file, "%s.aecm", path);
+    char *found = installed_model(file);
+    if (found && access(found, R_OK) == 0)
+        return found;
+    free(found);
+    return strdup(path);
+}
+
+/* Explicit path or installed name, then $AECIMG_MODEL, then the installed default model, then the
+ * source tree's (uninstalled builds). */
 static char *resolve_model_path(const AecimgSettings *s)
 {
     const char *env = getenv(AECIMG_MODEL_ENV);
     if (s->model_path)
-        return strdup(s->model_path);
+        return model_by_name(s->model_path);
     if (env && *env)
-        return strdup(env);
-    char *installed = join_path(AECIMG_MODEL_DIR, DEFAULT_MODEL_FILE);
-    if (!installed || access(installed, R_OK) == 0)
-        return installed;
-    free(installed);
-    return join_path(AECIMG_SOURCE_MODEL_DIR, DEFAULT_MODEL_FILE);
+        return model_by_name(env);
+    return installed_model(DEFAULT_MODEL_FILE);
 }
 
 static int thread_count(int requested)
@@ -276,6 +300,9 @@ static int check_image(const AecimgContext *c, const AecimgImage *img)
     RETURN_ERROR_IF((uint64_t)img->width * img->height > c->settings.max_pixels, AECIMG_ERR_TOO_LARGE);
     RETURN_ERROR_IF(img->icc_size && !img->icc, AECIMG_ERR_INVALID_ARGUMENT);
     RETURN_ERROR_IF(img->icc_size > AEC_MAX_CHUNK_SIZE - 1, AECIMG_ERR_TOO_LARGE);
+    /* Not turned into luma: which weights, and whether gray is what the caller wants, is not the
+     * codec's to guess; the caller converts, or picks a color model. */
+    RETURN_ERROR_IF(c->model.image_channels == 1 && img->channels >= 3, AECIMG_ERR_COLOR_INPUT);
     return 0;
 }
 
@@ -290,9 +317,10 @@ static PixelRect tile_input_rect(const Tile *t, uint32_t stride)
     return (PixelRect){t->hy0 * stride, t->hx0 * stride, (t->hy1 - t->hy0) * stride, (t->hx1 - t->hx0) * stride};
 }
 
-/* 8-bit pixels of rectangle r -> float RGB in [0, 1]; beyond the image's right and bottom edges (the
- * padding to the model's stride) the edge pixels repeat; gray fills all three channels. */
-static void image_to_input(const AecimgImage *img, PixelRect r, float *x, int threads)
+/* 8-bit pixels of rectangle r -> the model's image channels (mc: 3 RGB or 1 gray) as floats in [0, 1];
+ * beyond the image's right and bottom edges (the padding to the model's stride) the edge pixels repeat.
+ * A color model sees gray in all three channels; a gray model only ever gets gray (check_image). */
+static void image_to_input(const AecimgImage *img, PixelRect r, uint32_t mc, float *x, int threads)
 {
     const uint32_t ch = img->channels, w = img->width, h = img->height;
     const int gray = ch < 3;
@@ -300,12 +328,12 @@ static void image_to_input(const AecimgImage *img, PixelRect r, float *x, int th
     for (long ty = 0; ty < (long)r.h; ty++) {
         uint32_t yy = r.y0 + (uint32_t)ty;
         const uint8_t *row = img->pixels + (size_t)(yy < h ? yy : h - 1) * w * ch;
-        float *out = x + (size_t)ty * r.w * 3;
+        float *out = x + (size_t)ty * r.w * mc;
         for (uint32_t tx = 0; tx < r.w; tx++) {
             uint32_t xx = r.x0 + tx;
             const uint8_t *p = row + (size_t)(xx < w ? xx : w - 1) * ch;
-            for (int k = 0; k < 3; k++)
-                out[tx * 3 + k] = (float)p[gray ? 0 : k] / 255.0f;
+            for (uint32_t k = 0; k < mc; k++)
+                out[tx * mc + k] = (float)p[gray ? 0 : k] / 255.0f;
         }
     }
 }
@@ -396,11 +424,12 @@ static int refine_latents(AecimgContext *c, const AecimgImage *img, PixelRect r,
 {
     FORWARD_IF_ERROR(refine_ready(c));
     const uint32_t th = t->hy1 - t->hy0, tw = t->hx1 - t->hx0;
-    float *pixels = malloc((size_t)r.h * r.w * 3 * sizeof(float));
+    const uint32_t mc = c->model.image_channels;
+    float *pixels = malloc((size_t)r.h * r.w * mc * sizeof(float));
     float *out = malloc((size_t)th * tw * c->model.latent_channels * sizeof(float));
     int err = pixels && out ? 0 : AECIMG_ERR_NO_MEMORY;
     if (err == 0) {
-        image_to_input(img, r, pixels, c->threads);
+        image_to_input(img, r, mc, pixels, c->threads);
         const RefineTile rt = {*latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
@@ -427,7 +456,7 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
     const float *latents = NULL;
     float *refined = NULL;
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
-    image_to_input(img, r, x, c->threads);
+    image_to_input(img, r, c->model.image_channels, x, c->threads);
     FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
     if (refine_iterations(c) > 0)
         FORWARD_IF_ERROR(refine_latents(c, img, r, t, &latents, &refined));
@@ -525,10 +554,27 @@ static int check_against_model(const AecimgContext *c, const AecContainer *ct)
     RETURN_ERROR_IF(ct->quantizer != AEC_QUANTIZER_GAIN_UNIFORM, AECIMG_ERR_UNSUPPORTED);
     RETURN_ERROR_IF(ct->quality > 100, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(ct->latent_channels != c->model.latent_channels, AECIMG_ERR_CORRUPT);
+    /* No encoder writes color with a gray model: its synthesis has no color to give. */
+    RETURN_ERROR_IF(c->model.image_channels == 1 && ct->channels >= 3, AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(ct->latent_width != latent_size(ct->width, c->model.stride), AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(ct->latent_height != latent_size(ct->height, c->model.stride), AECIMG_ERR_CORRUPT);
     RETURN_ERROR_IF(!entropy_stage((int)ct->entropy), AECIMG_ERR_UNSUPPORTED);
     return 0;
+}
+
+/* Entropy-decodes a checked container's symbols into a malloc'd channel-planar array (NULL on error). */
+static int decode_symbols(AecimgContext *c, const AecContainer *ct, int32_t **symbols)
+{
+    const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
+    *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    RETURN_ERROR_IF(!*symbols, AECIMG_ERR_NO_MEMORY);
+    EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
+    int err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, *symbols);
+    if (err < 0) {
+        free(*symbols);
+        *symbols = NULL;
+    }
+    return err;
 }
 
 /* Entropy-decodes a checked container's symbols and dequantizes them into a malloc'd tensor, HWC for the
@@ -536,13 +582,9 @@ static int check_against_model(const AecimgContext *c, const AecContainer *ct)
 static int decode_latents_as(AecimgContext *c, const AecContainer *ct, int planar, float **latents)
 {
     const uint32_t m = ct->latent_channels, lh = ct->latent_height, lw = ct->latent_width;
-    int32_t *symbols = malloc((size_t)m * lh * lw * sizeof(int32_t));
+    int32_t *symbols = NULL;
     *latents = malloc((size_t)m * lh * lw * sizeof(float));
-    int err = symbols && *latents ? 0 : AECIMG_ERR_NO_MEMORY;
-    if (err == 0) {
-        EntropyParams ep = {&c->model, (int)ct->quality, m, lh, lw, c->threads};
-        err = entropy_stage((int)ct->entropy)->decode(&ep, ct->streams, ct->stream_sizes, ct->stream_count, symbols);
-    }
+    int err = *latents ? decode_symbols(c, ct, &symbols) : AECIMG_ERR_NO_MEMORY;
     if (err == 0 && planar)
         quant_inverse_planar(&c->model, (int)ct->quality, symbols, (int)lh, (int)lw, *latents, c->threads);
     else if (err == 0)
@@ -564,32 +606,40 @@ static inline uint8_t to_byte(float v)
     return (uint8_t)(int)(v * 255.0f + 0.5f);
 }
 
-/* The kept part of a tile's synthesis output (RGB float covering `from`) -> pixels `to` of the image, in
- * its stored channel layout. */
-static void output_to_image(const float *y, PixelRect from, PixelRect to, AecimgImage *img, int threads)
+/* One output pixel of a color model's synthesis (RGB floats) in the image's ch channels: gray takes
+ * the mean, alpha is left to alpha_decode. */
+static inline void rgb_to_pixel(const float *p, uint32_t ch, uint8_t *o)
+{
+    if (ch < 3) {
+        o[0] = to_byte((p[0] + p[1] + p[2]) / 3.0f);
+    } else {
+        o[0] = to_byte(p[0]);
+        o[1] = to_byte(p[1]);
+        o[2] = to_byte(p[2]);
+    }
+}
+
+/* The kept part of a tile's synthesis output (mc floats per pixel, covering `from`) -> pixels `to` of
+ * the image, in its stored channel layout.  A gray model's files are gray (check_against_model). */
+static void output_to_image(const float *y, uint32_t mc, PixelRect from, PixelRect to, AecimgImage *img,
+                            int threads)
 {
     const uint32_t ch = img->channels, w = img->width;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long ty = 0; ty < (long)to.h; ty++) {
         const uint32_t yy = to.y0 + (uint32_t)ty;
-        if (ch == 3) { /* RGB rows are contiguous on both sides */
-            const float *p = y + ((size_t)(yy - from.y0) * from.w + (to.x0 - from.x0)) * 3;
-            uint8_t *o = img->pixels + ((size_t)yy * w + to.x0) * 3;
+        const float *p = y + ((size_t)(yy - from.y0) * from.w + (to.x0 - from.x0)) * mc;
+        uint8_t *o = img->pixels + ((size_t)yy * w + to.x0) * ch;
+        if (ch == mc) { /* gray from a gray model, RGB from a color one: rows contiguous on both sides */
 #pragma omp simd
-            for (size_t i = 0; i < (size_t)to.w * 3; i++)
+            for (size_t i = 0; i < (size_t)to.w * ch; i++)
                 o[i] = to_byte(p[i]);
-            continue;
-        }
-        for (uint32_t xx = to.x0; xx < to.x0 + to.w; xx++) {
-            const float *p = y + ((size_t)(yy - from.y0) * from.w + (xx - from.x0)) * 3;
-            uint8_t *o = img->pixels + ((size_t)yy * w + xx) * ch;
-            if (ch < 3) {
-                o[0] = to_byte((p[0] + p[1] + p[2]) / 3.0f);
-            } else {
-                o[0] = to_byte(p[0]);
-                o[1] = to_byte(p[1]);
-                o[2] = to_byte(p[2]);
-            }
+        } else if (mc == 1) { /* gray+alpha */
+            for (uint32_t i = 0; i < to.w; i++)
+                o[(size_t)i * ch] = to_byte(p[i]);
+        } else {
+            for (uint32_t i = 0; i < to.w; i++)
+                rgb_to_pixel(p + (size_t)i * 3, ch, o + (size_t)i * ch);
         }
     }
 }
@@ -609,7 +659,7 @@ static int synthesise_tile(AecimgContext *c, const float *latents, const TileGri
     const uint32_t st = c->model.stride, y1 = t->y1 * st, x1 = t->x1 * st;
     const PixelRect to = {t->y0 * st, t->x0 * st, (y1 < img->height ? y1 : img->height) - t->y0 * st,
                           (x1 < img->width ? x1 : img->width) - t->x0 * st};
-    output_to_image(y, tile_input_rect(t, st), to, img, c->threads);
+    output_to_image(y, c->model.image_channels, tile_input_rect(t, st), to, img, c->threads);
     return 0;
 }
 
@@ -764,6 +814,37 @@ int aecimg_decode_latents(AecimgContext *c, const uint8_t *data, size_t size, Ae
     }
     free(ct);
     return err;
+}
+
+int aecimg_decode_rate_map(AecimgContext *c, const uint8_t *data, size_t size, AecimgRateMap *map)
+{
+    RETURN_ERROR_IF(!map, AECIMG_ERR_INVALID_ARGUMENT);
+    memset(map, 0, sizeof *map);
+    RETURN_ERROR_IF(!c || !data, AECIMG_ERR_INVALID_ARGUMENT);
+    AecContainer *ct;
+    FORWARD_IF_ERROR(read_checked(c, data, size, &ct));
+    const uint32_t lh = ct->latent_height, lw = ct->latent_width;
+    int32_t *symbols = NULL;
+    float *bits = malloc((size_t)lh * lw * sizeof *bits);
+    int err = bits ? decode_symbols(c, ct, &symbols) : AECIMG_ERR_NO_MEMORY;
+    if (err == 0)
+        err = rate_map(&c->model, (int)ct->quality, symbols, lh, lw, bits, &map->total_bits, c->threads);
+    if (err == 0) {
+        *map = (AecimgRateMap){lw, lh, c->model.stride, ct->width, ct->height, map->total_bits, bits};
+        bits = NULL;
+    }
+    free(bits);
+    free(symbols);
+    free(ct);
+    return err;
+}
+
+void aecimg_rate_map_free(AecimgRateMap *map)
+{
+    if (!map)
+        return;
+    free(map->bits);
+    memset(map, 0, sizeof *map);
 }
 
 void aecimg_latents_free(AecimgLatents *latents)

@@ -25,6 +25,7 @@ const char *aecimg_strerror(int err)
     case AECIMG_ERR_ENTROPY: return "corrupted latent payload";
     case AECIMG_ERR_UNSUPPORTED: return "unsupported feature";
     case AECIMG_ERR_INTERNAL: return "internal error";
+    case AECIMG_ERR_COLOR_INPUT: return "the model codes gray images; the input is color";
     default: return "unknown error";
     }
 }

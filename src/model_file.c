@@ -372,7 +372,8 @@ static int parse_arch(const Section *s, ModelFile *m)
     FORWARD_IF_ERROR(take_u32(&r, &m->latent_channels));
     FORWARD_IF_ERROR(take_u32(&r, &m->stride));
     FORWARD_IF_ERROR(take_u32(&r, &m->layer_count));
-    RETURN_ERROR_IF(m->image_channels != 3, AECIMG_ERR_MODEL_INVALID);
+    /* Gray models (one channel) and color models (three); alpha is coded beside the network. */
+    RETURN_ERROR_IF(m->image_channels != 1 && m->image_channels != 3, AECIMG_ERR_MODEL_INVALID);
     RETURN_ERROR_IF(m->latent_channels < 1 || m->latent_channels > MODEL_MAX_CHANNELS, AECIMG_ERR_MODEL_INVALID);
     RETURN_ERROR_IF(m->stride < 1 || m->stride > 64, AECIMG_ERR_MODEL_INVALID);
     RETURN_ERROR_IF(m->layer_count < 2 || m->layer_count > MODEL_MAX_LAYERS, AECIMG_ERR_MODEL_INVALID);

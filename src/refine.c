@@ -497,17 +497,18 @@ static int backward(const RefineNet *r, RefineWork *wk, int cur, int threads, in
 }
 
 /* d(lambda 255^2 MSE * pixels)/d(output) for the pixels inside the image, 0 elsewhere; the MSE is the
- * mean over the three channels as in training. */
+ * mean over the model's image channels (three, or one for a gray model) as in training. */
 static void distortion_gradient(const RefineTile *t, const Shape *s, float lambda, const float *out, float *g,
                                 int threads)
 {
-    const float scale = lambda * 255.0f * 255.0f * 2.0f / 3.0f;
+    const int ch = s->c;
+    const float scale = lambda * 255.0f * 255.0f * 2.0f / (float)ch;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int y = 0; y < s->h; y++)
         for (int x = 0; x < s->w; x++) {
-            const size_t e = ((size_t)y * s->w + x) * 3;
+            const size_t e = ((size_t)y * s->w + x) * ch;
             const int inside = y < t->valid_h && x < t->valid_w;
-            for (int c = 0; c < 3; c++)
+            for (int c = 0; c < ch; c++)
                 g[e + c] = inside ? scale * (out[e + c] - t->pixels[e + c]) : 0.0f;
         }
 }

@@ -20,7 +20,9 @@
 
 /* The synthesis transform's backward pass (gradients with respect to its input only), built once per
  * context from the prepared synthesis network.  With the kernels' bfloat16 products (avx512bf16) every
- * transposed convolution and the products of every bfloat16 inverse GDN use them: the backward pass
+ * transposed convolution (but one of a single input channel: the gradient of a gray model's last
+ * convolution, which nn_conv_prepare keeps in float32) and the products of every bfloat16 inverse GDN
+ * use them: the backward pass
  * only steers the search, and its error (3.5% of the largest gradient on the tiny test model)
  * leaves the refined files' rate-distortion cost where float32 puts it (bench/results/refine-bf16.md). */
 typedef struct RefineNet {
@@ -42,7 +44,7 @@ void refine_net_free(RefineNet *r);
 /* A tile's latents and the pixels they should reproduce. */
 typedef struct RefineTile {
     const float *latents; /* h x w x M, HWC, as the analysis transform output them */
-    const float *pixels;  /* (h * stride) x (w * stride) x 3, HWC RGB in [0, 1] */
+    const float *pixels;  /* (h * stride) x (w * stride) x image channels (3 RGB, 1 gray), HWC, in [0, 1] */
     int h, w;             /* latents */
     int valid_h, valid_w; /* pixel rows and columns from the tile's origin that lie inside the image */
     uint32_t y0, x0;      /* the tile's first latent in the image: seeds the random choices */

@@ -225,9 +225,21 @@ EOF
     ) >/dev/null 2>"$tmp/err"
     status=$?
     check "GNU parallel over ssh hosts: exit status 1 (one failed job)" test "$status" -eq 1
+    # On a failure, says which file and how, with what parallel printed and what the hosts hold.
     same_as_local() {
         for f in a b sub/c; do
-            "$enc" --quiet -f -q 30 -o "$tmp/local.aec" "$tmp/photos/$f.pam" && cmp -s "$tmp/local.aec" "$tmp/photos/$f.aec" || return 1
+            if [ ! -f "$tmp/photos/$f.aec" ]; then
+                echo "  photos/$f.aec missing"
+            elif ! "$enc" --quiet -f -q 30 -o "$tmp/local.aec" "$tmp/photos/$f.pam"; then
+                echo "  photos/$f.pam: the local encode failed"
+            elif ! cmp "$tmp/local.aec" "$tmp/photos/$f.aec"; then
+                echo "  photos/$f.aec differs from a local encode"
+            else
+                continue
+            fi
+            sed 's/^/  | /' "$tmp/err"
+            (cd "$tmp" && find photos hosts -exec ls -ld {} +) | sed 's/^/  | /'
+            return 1
         done
     }
     check "  ... every file back beside its input, the bytes of a local run" same_as_local

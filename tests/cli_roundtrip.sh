@@ -402,5 +402,19 @@ check "--version says whether JPEG is compiled in" grep -Eq '^jpeg: (yes|no)$' "
 check "aec-decode --version names the model" \
     same_nonempty "$model" "$("$dec" --version 2>/dev/null | sed -n 's/^model: //p')"
 
+# ---- --model NAME: an installed model by name (here the source tree's models/, as for every
+# uninstalled build); a name that is neither a file nor installed is an error naming it.
+if [ -f "$srcdir_abs/models/default.aecm" ]; then
+    crop=$srcdir_abs/testimages/kodim05-crop.png
+    "$enc" --quiet -f -q 40 --model "$srcdir_abs/models/default.aecm" -o "$tmp/by-path.aec" "$crop"
+    check "--model default: the installed default model by name" \
+        sh -c '"$1" --quiet -f -q 40 --model default -o "$2/by-name.aec" "$3" && cmp -s "$2/by-path.aec" "$2/by-name.aec"' \
+        - "$enc" "$tmp" "$crop"
+    check "--model no-such-model: exit 1" \
+        exits 1 "$enc" --quiet -f --model no-such-model -o "$tmp/none.aec" "$crop"
+    check "  ... the name in the error, no file" \
+        sh -c 'grep -q "no-such-model" "$1/last.err" && [ ! -e "$1/none.aec" ]' - "$tmp"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

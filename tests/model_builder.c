@@ -1,8 +1,10 @@
 /* model_builder.c: see model_builder.h.  The layout follows doc/model-format.md. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,22 +43,58 @@ static void out_u16(Out *o, uint16_t v)
     out_bytes(o, b, 2);
 }
 
-/* A float16 tensor of copies of `value` (a binary16 bit pattern), padded to 4 bytes. */
-static void out_tensor(Out *o, const char *name, uint32_t ndim, const uint32_t *dims, uint16_t value)
+/* A tensor entry's name, type and sizes; returns its element count. */
+static size_t out_tensor_head(Out *o, const char *name, uint8_t type, uint32_t ndim, const uint32_t *dims)
 {
     size_t count = 1;
     out_u16(o, (uint16_t)strlen(name));
     out_bytes(o, name, strlen(name));
-    const uint8_t type[2] = {2, (uint8_t)ndim};
-    out_bytes(o, type, 2);
+    const uint8_t head[2] = {type, (uint8_t)ndim};
+    out_bytes(o, head, 2);
     for (uint32_t i = 0; i < ndim; i++) {
         out_u32(o, dims[i]);
         count *= dims[i];
     }
-    for (size_t i = 0; i < count; i++)
-        out_u16(o, value);
+    return count;
+}
+
+static void out_pad4(Out *o)
+{
     while (o->n % 4)
         out_bytes(o, "", 1);
+}
+
+/* A float16 tensor of copies of `value` (a binary16 bit pattern), padded to 4 bytes. */
+static void out_tensor(Out *o, const char *name, uint32_t ndim, const uint32_t *dims, uint16_t value)
+{
+    const size_t count = out_tensor_head(o, name, 2, ndim, dims);
+    for (size_t i = 0; i < count; i++)
+        out_u16(o, value);
+    out_pad4(o);
+}
+
+/* xorshift32: the same pseudo-random weights on every platform. */
+static uint32_t next_random(uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
+/* A float32 tensor of values drawn uniformly from [lo, hi). */
+static void out_tensor_random(Out *o, const char *name, uint32_t ndim, const uint32_t *dims, float lo, float hi,
+                              uint32_t *rng)
+{
+    const size_t count = out_tensor_head(o, name, 1, ndim, dims);
+    for (size_t i = 0; i < count; i++) {
+        const float v = lo + (hi - lo) * (float)(next_random(rng) >> 8) / 16777216.0f;
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        out_u32(o, bits);
+    }
+    out_pad4(o);
 }
 
 static void out_layer(Out *o, uint8_t net, uint8_t op, uint32_t p0, uint32_t p1, uint32_t p2, uint32_t p3, uint32_t t0,
@@ -81,23 +119,24 @@ static void out_section(Out *o, const char *tag, Out *payload)
     free(payload->p);
 }
 
-static void out_arch(Out *o, const TestModelShape *s)
+/* The 1x1 layout (model_builder.h). */
+static void out_arch(Out *o, const TestModelShape *s, uint32_t ic)
 {
     const uint32_t none = 0xffffffffu, g = s->gdn_channels, m = s->latent_channels;
-    out_u32(o, 3), out_u32(o, m), out_u32(o, 2), out_u32(o, 5);
-    out_layer(o, 0, 1, 3, g, 1, 2, 0, 1);
-    out_layer(o, 0, 2, g, 0, 0, 0, 2, 3);
-    out_layer(o, 0, 1, g, m, 1, 1, 4, 5);
-    out_layer(o, 1, 1, m, 12, 1, 1, 6, 7);
-    out_layer(o, 1, 4, 2, 0, 0, 0, none, none);
+    out_u32(o, ic), out_u32(o, m), out_u32(o, 2), out_u32(o, 5);
+    out_layer(o, 0, MODEL_OP_CONV, ic, g, 1, 2, 0, 1);
+    out_layer(o, 0, MODEL_OP_GDN, g, 0, 0, 0, 2, 3);
+    out_layer(o, 0, MODEL_OP_CONV, g, m, 1, 1, 4, 5);
+    out_layer(o, 1, MODEL_OP_CONV, m, 4 * ic, 1, 1, 6, 7);
+    out_layer(o, 1, MODEL_OP_PIXEL_SHUFFLE, 2, 0, 0, 0, none, none);
 }
 
-static void out_tens(Out *o, const TestModelShape *s)
+static void out_tens(Out *o, const TestModelShape *s, uint32_t ic)
 {
     const uint16_t zero = 0, one = 0x3c00;
     const uint32_t g = s->gdn_channels, m = s->latent_channels;
-    const uint32_t a0w[4] = {g, 3, 1, 1}, a0b[1] = {g}, gamma[2] = {g, g}, a2w[4] = {m, g, 1, 1}, a2b[1] = {m},
-                   s0w[4] = {12, m, 1, 1}, s0b[1] = {12};
+    const uint32_t a0w[4] = {g, ic, 1, 1}, a0b[1] = {g}, gamma[2] = {g, g}, a2w[4] = {m, g, 1, 1}, a2b[1] = {m},
+                   s0w[4] = {4 * ic, m, 1, 1}, s0b[1] = {4 * ic};
     out_u32(o, 8);
     out_tensor(o, "a0.w", 4, a0w, one);
     out_tensor(o, "a0.b", 1, a0b, zero);
@@ -107,6 +146,71 @@ static void out_tens(Out *o, const TestModelShape *s)
     out_tensor(o, "a2.b", 1, a2b, zero);
     out_tensor(o, "s0.w", 4, s0w, one);
     out_tensor(o, "s0.b", 1, s0b, zero);
+}
+
+/* The layer records and tensor entries of the 3x3 layout, gathered before ARCH and TENS are written. */
+typedef struct Layers {
+    Out records, tensors;
+    uint32_t layer_count, tensor_count, rng;
+} Layers;
+
+static void add_conv(Layers *l, uint8_t net, uint32_t cin, uint32_t cout, uint32_t k, uint32_t stride)
+{
+    char name[32];
+    const uint32_t w[4] = {cout, cin, k, k}, b[1] = {cout};
+    const float bound = sqrtf(3.0f / (float)(cin * k * k)); /* unit variance gain */
+    snprintf(name, sizeof name, "l%u.weight", l->layer_count);
+    out_tensor_random(&l->tensors, name, 4, w, -bound, bound, &l->rng);
+    snprintf(name, sizeof name, "l%u.bias", l->layer_count);
+    out_tensor_random(&l->tensors, name, 1, b, -0.1f, 0.1f, &l->rng);
+    out_layer(&l->records, net, MODEL_OP_CONV, cin, cout, k, stride, l->tensor_count, l->tensor_count + 1);
+    l->tensor_count += 2;
+    l->layer_count++;
+}
+
+static void add_gdn(Layers *l, uint8_t net, uint8_t op, uint32_t c)
+{
+    char name[32];
+    const uint32_t beta[1] = {c}, gamma[2] = {c, c};
+    snprintf(name, sizeof name, "l%u.beta", l->layer_count);
+    out_tensor_random(&l->tensors, name, 1, beta, 0.5f, 1.5f, &l->rng);
+    snprintf(name, sizeof name, "l%u.gamma", l->layer_count);
+    out_tensor_random(&l->tensors, name, 2, gamma, 0.0f, 0.2f, &l->rng);
+    out_layer(&l->records, net, op, c, 0, 0, 0, l->tensor_count, l->tensor_count + 1);
+    l->tensor_count += 2;
+    l->layer_count++;
+}
+
+static void add_shuffle(Layers *l)
+{
+    out_layer(&l->records, 1, MODEL_OP_PIXEL_SHUFFLE, 2, 0, 0, 0, 0xffffffffu, 0xffffffffu);
+    l->layer_count++;
+}
+
+/* The 3x3 layout (model_builder.h): ARCH into arch, TENS into tens. */
+static void out_layered(Out *arch, Out *tens, const TestModelShape *s, uint32_t ic)
+{
+    const uint32_t g = s->gdn_channels, m = s->latent_channels, last = s->stages - 1;
+    Layers l = {.rng = 0x2545f491u};
+    for (uint32_t i = 0; i <= last; i++) {
+        add_conv(&l, 0, i ? g : ic, i < last ? g : m, 5, 2);
+        if (i < last)
+            add_gdn(&l, 0, MODEL_OP_GDN, g);
+    }
+    for (uint32_t i = 0; i <= last; i++) {
+        add_conv(&l, 1, i ? g : m, 4 * (i < last || s->direct_output ? g : ic), 3, 1);
+        add_shuffle(&l);
+        if (i < last || s->direct_output)
+            add_gdn(&l, 1, MODEL_OP_IGDN, g);
+    }
+    if (s->direct_output)
+        add_conv(&l, 1, g, ic, 3, 1);
+    out_u32(arch, ic), out_u32(arch, m), out_u32(arch, 1u << s->stages), out_u32(arch, l.layer_count);
+    out_bytes(arch, l.records.p, l.records.n);
+    out_u32(tens, l.tensor_count);
+    out_bytes(tens, l.tensors.p, l.tensors.n);
+    free(l.records.p);
+    free(l.tensors.p);
 }
 
 static void out_rate(Out *o, const TestModelShape *s)
@@ -135,8 +239,13 @@ uint8_t *test_model_build(const TestModelShape *shape, size_t *size)
     out_bytes(&meta, "name=test-built\n", 16);
     if (shape->meta)
         out_bytes(&meta, shape->meta, strlen(shape->meta));
-    out_arch(&arch, shape);
-    out_tens(&tens, shape);
+    const uint32_t ic = shape->image_channels ? shape->image_channels : 3;
+    if (shape->stages) {
+        out_layered(&arch, &tens, shape, ic);
+    } else {
+        out_arch(&arch, shape, ic);
+        out_tens(&tens, shape, ic);
+    }
     out_rate(&rate, shape);
     out_cdfs(&cdfs, shape);
     out_bytes(&file, "\x89" "AECM\r\n\x1a", 8);

@@ -303,6 +303,42 @@ static Run decode_latents_failing(const char *what, AecimgContext *ctx, const ui
     return r;
 }
 
+/* aecimg_decode_rate_map of a file, under injection; the map of the run that completes is compared with the
+ * one decoded without injection. */
+static Run decode_rate_map_failing(const char *what, AecimgContext *ctx, const uint8_t *file, size_t size)
+{
+    AecimgRateMap want;
+    assert_int_equal(aecimg_decode_rate_map(ctx, file, size, &want), AECIMG_OK);
+    const size_t n = (size_t)want.height * want.width;
+    Run r = {0};
+    for (long i = 1;; i++) {
+        AecimgRateMap got;
+        track(i);
+        int err = aecimg_decode_rate_map(ctx, file, size, &got);
+        int done = !injected;
+        if (err == 0) {
+            assert_int_equal(got.height * got.width, n);
+            assert_memory_equal(got.bits, want.bits, n * sizeof *got.bits);
+        } else {
+            assert_null(got.bits);
+        }
+        aecimg_rate_map_free(&got);
+        untrack();
+        check_no_leak("aecimg_decode_rate_map", i);
+        if (done) {
+            assert_int_equal(err, AECIMG_OK);
+            r.allocations = calls;
+            break;
+        }
+        if (err != AECIMG_ERR_NO_MEMORY)
+            fail_msg("%s: allocation %ld of aecimg_decode_rate_map failed: got %d (%s)", what, i, err,
+                     aecimg_strerror(err));
+        r.failures++;
+    }
+    aecimg_rate_map_free(&want);
+    return r;
+}
+
 /* aecimg_encode, then aecimg_decode of what it made, each under injection. */
 static void encode_decode(const char *what, int entropy, uint32_t w, uint32_t h, uint32_t channels,
                           size_t icc_size)
@@ -368,6 +404,7 @@ static void encode_decode(const char *what, int entropy, uint32_t w, uint32_t h,
         dec.failures++;
     }
     Run lat = decode_latents_failing(what, ctx, want, want_size);
+    Run rate = decode_rate_map_failing(what, ctx, want, want_size);
     char label[128];
     snprintf(label, sizeof label, "%s: encode", what);
     report(label, &enc);
@@ -375,7 +412,9 @@ static void encode_decode(const char *what, int entropy, uint32_t w, uint32_t h,
     report(label, &dec);
     snprintf(label, sizeof label, "%s: latents", what);
     report(label, &lat);
-    assert_true(enc.failures > 5 && dec.failures > 5 && lat.failures >= 3);
+    snprintf(label, sizeof label, "%s: rate map", what);
+    report(label, &rate);
+    assert_true(enc.failures > 5 && dec.failures > 5 && lat.failures >= 3 && rate.failures >= 3);
 
     aecimg_image_free(&want_img);
     free(want);

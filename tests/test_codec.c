@@ -512,7 +512,8 @@ static void test_model_mismatch_and_damage(void **state)
 
     /* A file of a model installed nowhere the decoder looks. */
     char path[] = "/tmp/aec-test-model-XXXXXX";
-    const TestModelShape shape = {4, 8, 16, 12, "description=installed nowhere\n"};
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                                 .meta = "description=installed nowhere\n"};
     size_t model_size, lone_size;
     uint8_t *model = test_model_build(&shape, &model_size), *lone;
     test_model_write(path, model, model_size);
@@ -554,7 +555,8 @@ static void test_installed_models_and_decoders(void **state)
     snprintf(path_a, sizeof path_a, "%s/a.aecm", dir);
     snprintf(path_b, sizeof path_b, "%s/b.aecm", dir);
     snprintf(path_c, sizeof path_c, "%s/c.aecm", dir);
-    TestModelShape shape = {4, 8, 16, 12, "description=model a\n"};
+    TestModelShape shape = {.gdn_channels = 4, .latent_channels = 8, .symbols = 16, .precision = 12,
+                           .meta = "description=model a\n"};
     size_t size_a, size_b, size_c;
     uint8_t *a = test_model_build(&shape, &size_a);
     shape.meta = "description=model b\n";
@@ -741,7 +743,8 @@ static void test_limits_and_arguments(void **state)
 static void test_auto_entropy_fallback(void **state)
 {
     (void)state;
-    const TestModelShape shape = {4, 40, 4095, 16, NULL}; /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    /* 40 * (4095 + 2) table entries, over ctx's 2^17 */
+    const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 40, .symbols = 4095, .precision = 16};
     size_t model_size;
     uint8_t *model = test_model_build(&shape, &model_size);
     char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
@@ -804,14 +807,12 @@ static void gradient_at(const ModelFile *mf, int level, const float *x, int h, i
     network_free(&net);
 }
 
-/* The synthesis's backward pass against central differences of the forward pass, on the tiny model
- * (convolutions, pixel shuffles and inverse GDN, as the default model), at the best float32 level; the
- * bfloat16 level's gradient against that one. */
-static void test_refine_gradient(void **state)
+/* The synthesis's backward pass against central differences of the forward pass, at the best float32
+ * level; the bfloat16 level's gradient against that one. */
+static void check_refine_gradient(const char *model)
 {
-    (void)state;
     ModelFile mf;
-    assert_int_equal(model_file_load(path_of("tests/vectors/tiny.aecm"), &mf), 0);
+    assert_int_equal(model_file_load(model, &mf), 0);
     const int best = nn_cpu_detect(), float_level = best < NN_CPU_AVX512 ? best : NN_CPU_AVX512;
     NnKernels k;
     nn_kernels_init(&k, float_level);
@@ -822,7 +823,7 @@ static void test_refine_gradient(void **state)
     const int h = 3, w = 5, m = (int)mf.latent_channels;
     int oh, ow;
     network_out_size(&net, h, w, &oh, &ow);
-    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * 3;
+    const size_t n_in = (size_t)h * w * m, n_out = (size_t)oh * ow * mf.image_channels;
     float *x = malloc(n_in * sizeof *x), *g = malloc(n_in * sizeof *g), *wt = malloc(n_out * sizeof *wt);
     assert_true(x && g && wt);
     srand(7);
@@ -877,6 +878,26 @@ static void test_refine_gradient(void **state)
     refine_net_free(&r);
     network_free(&net);
     model_file_free(&mf);
+}
+
+/* On the tiny model (convolutions, pixel shuffles and inverse GDN, as the default model), and on gray
+ * models of both layouts (model_builder.h): a synthesis ending in a pixel shuffle to one channel, and
+ * one ending in a convolution of one output channel. */
+static void test_refine_gradient(void **state)
+{
+    (void)state;
+    check_refine_gradient(path_of("tests/vectors/tiny.aecm"));
+    for (int direct = 0; direct <= 1; direct++) {
+        const TestModelShape shape = {.gdn_channels = 8, .latent_channels = 6, .symbols = 16, .precision = 12,
+                                      .image_channels = 1, .stages = 2, .direct_output = direct};
+        size_t size;
+        uint8_t *model = test_model_build(&shape, &size);
+        char path[] = "aec-test-model.XXXXXX"; /* in the build directory, where make check runs */
+        test_model_write(path, model, size);
+        free(model);
+        check_refine_gradient(path);
+        unlink(path);
+    }
 }
 
 /* The cost refinement minimizes, measured on the real file and decoded pixels:
@@ -1164,6 +1185,98 @@ static void test_compact_overhead(void **state)
     aecimg_close(&ctx);
 }
 
+/* The ideal code length of v under table t, from doc/container.md 3.5.2 on its own: -log2 of the symbol's
+ * probability, or for one outside the table the escape's plus 5 exponent bits and e mantissa bits, where
+ * z + 1 = 2^e + mantissa for the escape distance z (even above the table, odd below). */
+static double ideal_bits_of(const ModelCdf *t, uint32_t precision, int32_t v)
+{
+    const double total = (double)(1u << precision);
+    if (v >= t->first && (int64_t)v - t->first < (int64_t)t->count)
+        return -log2(t->freq[v - t->first] / total);
+    const int64_t below = (int64_t)t->first - 1 - v, above = (int64_t)v - t->first - (int64_t)t->count;
+    const uint64_t z = v < t->first ? 2 * (uint64_t)below + 1 : 2 * (uint64_t)above;
+    uint32_t e = 0;
+    while ((z + 1) >> (e + 1))
+        e++;
+    return -log2(t->freq[t->count] / total) + 5 + e;
+}
+
+/* aecimg_decode_rate_map: one value per latent position, the bits of its symbols under the static tables
+ * of the file's quality summed over channels; their sum is the whole image's ideal code length, which the
+ * rans stage's payload comes close to. */
+static void test_decode_rate_map(void **state)
+{
+    (void)state;
+    const char *model = path_of("models/default.aecm");
+    ModelFile mf;
+    assert_int_equal(model_file_load(model, &mf), 0);
+    AecimgImage img = load_image("testimages/rgb-40x30.ppm");
+    AecimgContext *ctx = open_ctx(model, 40, 2);
+    for (int entropy = AECIMG_ENTROPY_ZSTD; entropy <= AECIMG_ENTROPY_CTX; entropy++) {
+        uint8_t *file;
+        size_t size;
+        assert_int_equal(aecimg_set_entropy(ctx, entropy), 0);
+        assert_int_equal(aecimg_encode(ctx, &img, &file, &size), 0);
+        AecimgInfo info;
+        assert_int_equal(aecimg_read_info(file, size, &info), 0);
+        AecimgRateMap map;
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size, &map), 0);
+        /* The compact form, the default, does not store the latent shape: it is the model's. */
+        assert_int_equal(info.latent_width, 0);
+        assert_int_equal(map.width, (img.width + mf.stride - 1) / mf.stride);
+        assert_int_equal(map.height, (img.height + mf.stride - 1) / mf.stride);
+        assert_int_equal(map.stride, mf.stride);
+        assert_int_equal(map.image_width, img.width);
+        assert_int_equal(map.image_height, img.height);
+
+        /* Each position against the tables, independently of the library's code. */
+        const size_t plane = (size_t)map.width * map.height;
+        int32_t *sym = symbols_of(file, size, &mf);
+        double sum = 0.0, want_total = 0.0;
+        for (size_t i = 0; i < plane; i++) {
+            double want = 0.0;
+            for (uint32_t c = 0; c < mf.latent_channels; c++)
+                want += ideal_bits_of(model_cdf(&mf, 40, (int)c), mf.precision, sym[c * plane + i]);
+            assert_true(isfinite(map.bits[i]) && map.bits[i] >= 0.0f);
+            assert_true(fabs(map.bits[i] - want) <= 1e-5 * want + 1e-3);
+            sum += map.bits[i];
+            want_total += want;
+        }
+        assert_true(fabs(map.total_bits - want_total) <= 1e-9 * want_total);
+        assert_true(fabs(sum - map.total_bits) <= 1e-5 * map.total_bits);
+        /* rans spends the ideal bits but for its 4-byte states; ctx adapts its tables, zstd codes otherwise. */
+        const double payload = 8.0 * (double)info.payload_size;
+        if (entropy == AECIMG_ENTROPY_RANS)
+            assert_true(payload >= map.total_bits && payload <= map.total_bits * 1.01 + 64.0 * info.stream_count);
+        printf("  %s: %ux%u positions, %.1f ideal bits, payload %.0f bits\n",
+               entropy == AECIMG_ENTROPY_ZSTD ? "zstd" : entropy == AECIMG_ENTROPY_RANS ? "rans" : "ctx",
+               map.width, map.height, map.total_bits, payload);
+        free(sym);
+        aecimg_rate_map_free(&map);
+        assert_null(map.bits);
+        assert_int_equal(map.width, 0);
+        aecimg_rate_map_free(&map); /* twice, and NULL: no effect */
+        aecimg_rate_map_free(NULL);
+
+        /* Damage and misuse: an error and a zeroed map. */
+        memset(&map, 0xa5, sizeof map);
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size - 5, &map), AECIMG_ERR_TRUNCATED);
+        assert_null(map.bits);
+        assert_int_equal(map.height, 0);
+        assert_true(map.total_bits == 0.0);
+        assert_int_equal(aecimg_decode_rate_map(ctx, img.pixels, 64, &map), AECIMG_ERR_BAD_MAGIC);
+        memset(&map, 0xa5, sizeof map);
+        assert_int_equal(aecimg_decode_rate_map(NULL, file, size, &map), AECIMG_ERR_INVALID_ARGUMENT);
+        assert_null(map.bits);
+        assert_int_equal(aecimg_decode_rate_map(ctx, NULL, size, &map), AECIMG_ERR_INVALID_ARGUMENT);
+        assert_int_equal(aecimg_decode_rate_map(ctx, file, size, NULL), AECIMG_ERR_INVALID_ARGUMENT);
+        free(file);
+    }
+    aecimg_close(&ctx);
+    aecimg_image_free(&img);
+    model_file_free(&mf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1186,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_refine_threads_and_tiles),
         cmocka_unit_test(test_refine_arguments),
         cmocka_unit_test(test_decode_latents),
+        cmocka_unit_test(test_decode_rate_map),
         cmocka_unit_test(test_read_icc),
         cmocka_unit_test(test_compact_overhead),
     };

@@ -18,6 +18,8 @@
 #include "internal.h"
 #include "model_builder.h"
 #include "model_file.h"
+#include "network.h"
+#include "nn/nn.h"
 #include "sha256.h"
 
 static uint8_t *model_bytes;
@@ -223,7 +225,8 @@ static void test_gdn_channel_limit(void **state)
     } cases[] = {{8, 0}, {1024, 0}, {1025, AECIMG_ERR_MODEL_INVALID}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t size;
-        const TestModelShape shape = {cases[i].channels, 1, 4, 12, NULL};
+        const TestModelShape shape = {.gdn_channels = cases[i].channels, .latent_channels = 1, .symbols = 4,
+                                     .precision = 12};
         uint8_t *data = test_model_build(&shape, &size);
         int err = parse(data, size);
         if (err != cases[i].err)
@@ -242,6 +245,57 @@ static void test_gdn_channel_limit(void **state)
         }
         free(data);
     }
+}
+
+/* Image channels 1 (gray) and 3 load with strides 2 to 8, networks included; 0, 2 and 4 are refused
+ * even where the layers chain consistently from them. */
+static void test_image_channels(void **state)
+{
+    (void)state;
+    for (uint32_t channels = 0; channels <= 4; channels++)
+        for (uint32_t layout = 0; layout <= 6; layout++) {
+            const uint32_t stages = (layout + 1) / 2; /* 0; then 1 to 3, each ending in a shuffle or a conv */
+            const TestModelShape shape = {.gdn_channels = 4, .latent_channels = 2, .symbols = 4, .precision = 12,
+                                          .image_channels = channels, .stages = stages,
+                                          .direct_output = layout && layout % 2 == 0};
+            size_t size;
+            uint8_t *data = test_model_build(&shape, &size);
+            ModelFile m;
+            const int valid = channels == 1 || channels == 3;
+            if (channels == 0) { /* the builder's 0 means 3: write 0 over it */
+                put_le32(data + section(data, "ARCH"), 0);
+                rehash(data, size);
+            }
+            const int err = model_file_parse(data, size, &m);
+            if (err != (valid ? 0 : AECIMG_ERR_MODEL_INVALID))
+                fail_msg("%u image channels, %u stages: got %d", channels, stages, err);
+            if (valid) {
+                assert_int_equal(m.image_channels, channels);
+                assert_int_equal(m.stride, stages ? 1u << stages : 2);
+                NnKernels k;
+                nn_kernels_init(&k, nn_cpu_detect());
+                Network net;
+                for (uint32_t which = MODEL_NET_ANALYSIS; which <= MODEL_NET_SYNTHESIS; which++) {
+                    assert_int_equal(network_build(&net, &m, which, &k, 1), 0);
+                    network_free(&net);
+                }
+                model_file_free(&m);
+            }
+            free(data);
+        }
+}
+
+/* The fuzzer's gray seed is a valid gray model, so that mutations start from one. */
+static void test_gray_fuzz_seed(void **state)
+{
+    (void)state;
+    const char *dir = getenv("AECIMG_TEST_DATA");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fuzz/corpus/fuzz_model/min-model-gray.aecm", dir && *dir ? dir : ".");
+    ModelFile m;
+    assert_int_equal(model_file_load(path, &m), 0);
+    assert_int_equal(m.image_channels, 1);
+    model_file_free(&m);
 }
 
 static void test_load_errors(void **state)
@@ -325,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_structural_damage),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_gdn_channel_limit),
+        cmocka_unit_test(test_image_channels),
+        cmocka_unit_test(test_gray_fuzz_seed),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }

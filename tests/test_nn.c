@@ -50,6 +50,9 @@ static const Shape shapes[] = {
     {9, 5, 17, 3, 3, 1},   {9, 5, 5, 130, 5, 2},  {33, 17, 3, 12, 5, 2}, {33, 17, 17, 17, 3, 1},
     {33, 17, 130, 17, 5, 2}, {17, 33, 12, 130, 3, 1}, {2, 3, 130, 12, 3, 2}, {5, 61, 16, 64, 5, 1},
     {6, 61, 7, 40, 5, 2},  {4, 30, 192, 33, 3, 1}, {3, 2, 1, 1, 1, 1},   {4, 9, 8, 8, 1, 2},
+    /* a gray model's first and last convolutions: one input channel, one output channel */
+    {29, 31, 1, 8, 5, 2},  {28, 28, 1, 192, 5, 2}, {7, 9, 1, 12, 3, 1},  {28, 28, 8, 1, 3, 1},
+    {13, 11, 192, 1, 5, 1}, {5, 5, 1, 1, 3, 1},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -125,7 +128,8 @@ static float *run_conv_prec(const NnKernels *kn, const Case *c, int threads, int
     const int blocked = winograd && c->s.k == 3 && c->s.stride == 1;
     assert_int_equal(nn_conv_prepare(kn, &conv, threads), 0);
     assert_int_equal(conv.block, blocked ? NN_WINOGRAD_M : 1);
-    assert_int_equal(conv.bf16, bf16 && (blocked ? kn->gemm_bf16 != NULL : kn->conv2d_bf16 && c->s.cin % 2 == 0));
+    assert_int_equal(conv.bf16, bf16 && (blocked ? kn->gemm_bf16 != NULL && c->s.cin > 1
+                                                  : kn->conv2d_bf16 && c->s.cin % 2 == 0));
     float *out = malloc(out_count(c) * sizeof(float));
     assert_non_null(out);
     assert_int_equal(nn_conv2d(kn, &conv, c->in, c->s.ih, c->s.iw, out, threads), 0);
@@ -815,7 +819,8 @@ static void test_bf16_winograd(void **state)
     static const Shape all[] = {
         {4, 4, 8, 8, 3, 1},      {5, 9, 3, 12, 3, 1},     {8, 12, 16, 33, 3, 1},     {2, 61, 40, 7, 3, 1},
         {7, 6, 300, 20, 3, 1},   {13, 11, 128, 512, 3, 1}, {12, 16, 192, 512, 3, 1}, {9, 9, 128, 12, 3, 1},
-        {33, 17, 17, 17, 3, 1},  {17, 33, 12, 130, 3, 1}, {1, 1, 3, 5, 3, 1},
+        {33, 17, 17, 17, 3, 1},  {17, 33, 12, 130, 3, 1}, {1, 1, 3, 5, 3, 1},      {7, 9, 1, 12, 3, 1},
+        {28, 28, 8, 1, 3, 1},    {5, 5, 1, 1, 3, 1},      {9, 13, 1, 192, 3, 1},
     };
     double worst = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -853,8 +858,10 @@ static void test_bf16_winograd(void **state)
 static void test_winograd_shuffled(void **state)
 {
     (void)state;
+    /* the last two: shuffled to one channel, and also read unshuffled from one (a gray model's end) */
     static const Shape all[] = {{5, 9, 3, 12, 3, 1}, {8, 12, 16, 32, 3, 1}, {13, 11, 128, 512, 3, 1},
-                                {9, 9, 128, 12, 3, 1}, {1, 1, 8, 4, 3, 1}, {7, 30, 40, 136, 3, 1}};
+                                {9, 9, 128, 12, 3, 1}, {1, 1, 8, 4, 3, 1}, {7, 30, 40, 136, 3, 1},
+                                {9, 7, 16, 4, 3, 1},   {9, 7, 4, 4, 3, 1}};
     for (int level = NN_CPU_C; level <= NN_CPU_AVX512BF16; level++) {
         NnKernels kn;
         nn_kernels_init(&kn, level);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "cli.h"
 #include "cli_batch.h"
+#include "cli_score.h"
 #include "imageio/imageio.h"
 #include "npy.h"
 
@@ -22,6 +24,9 @@ typedef struct DecodeOptions {
     CliCommon common;
     ImageioFormat format; /* IMAGEIO_UNKNOWN: from the output file name */
     const char *latents;  /* --latents FILE.npy, or NULL */
+    const char *rate_map; /* --rate-map FILE.png, or NULL */
+    double rate_scale;    /* --rate-map-scale: bits per pixel shown white, 0 for the map's maximum */
+    int score;            /* --score: a score line per file on standard output */
 } DecodeOptions;
 
 /* What a process keeps from one file to the next: the codec, opened for the first. */
@@ -44,11 +49,18 @@ typedef struct DecodeJob {
     AecimgContext *ctx; /* the Decoder's */
     AecimgImage img;
     AecimgLatents latents; /* with --latents */
+    AecimgRateMap map;     /* with --rate-map or --score */
+    double map_white;      /* bits per pixel the rate map shows white */
     uint64_t out_bytes;
     double t_read, t_load, t_decode, t_write;
 } DecodeJob;
 
-enum { OPT_FORMAT = CLI_OPT_TOOL, OPT_INFO, OPT_LATENTS };
+enum { OPT_FORMAT = CLI_OPT_TOOL, OPT_INFO, OPT_LATENTS, OPT_RATE_MAP, OPT_RATE_MAP_SCALE, OPT_SCORE };
+
+/* --rate-map's default: a block that costs this many bits per pixel or more is white.  A fixed scale
+ * lets maps of different images be compared; 4 bpp is well above what photographs cost at the
+ * default quality, so that only expensive (unusual) regions saturate. */
+#define RATE_MAP_SCALE_DEFAULT 4.0
 
 static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
@@ -61,6 +73,9 @@ static const struct option long_options[] = {
     {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"info", no_argument, NULL, OPT_INFO},
     {"latents", required_argument, NULL, OPT_LATENTS},
+    {"rate-map", required_argument, NULL, OPT_RATE_MAP},
+    {"rate-map-scale", required_argument, NULL, OPT_RATE_MAP_SCALE},
+    {"score", no_argument, NULL, OPT_SCORE},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, CLI_OPT_QUIET},
@@ -93,6 +108,15 @@ static void print_help(void)
            "      --info           print the file's header to standard output; no decoding\n"
            "      --latents FILE   also write the dequantized latents, float32 C x H x W, as\n"
            "                       a NumPy .npy file ('-' for standard output)\n"
+           "      --rate-map FILE  also write where the bits went as a gray image of the\n"
+           "                       image's size (PNG; PGM for .pgm/.pnm): each block of\n"
+           "                       the model's stride shows its ideal bits per pixel\n"
+           "      --rate-map-scale BPP\n"
+           "                       the rate map's white: BPP bits per pixel or more\n"
+           "                       (default %g); 0: the map's maximum\n"
+           "      --score          print a line of scores per INPUT to standard output:\n"
+           "                       bytes, bits per pixel, payload and ideal bits\n"
+           "                       (tab-separated key=value, see aec-encode(1))\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
            "      --quiet          print errors only\n"
@@ -101,7 +125,7 @@ static void print_help(void)
            "Exit status: 0 success, 1 error (any INPUT failed; the others are still decoded),\n"
            "2 usage error.\n",
            AECIMG_MODEL_ENV, (unsigned long long)AECIMG_DEFAULT_MAX_PIXELS,
-           AECIMG_TILE_DEFAULT);
+           AECIMG_TILE_DEFAULT, RATE_MAP_SCALE_DEFAULT);
 }
 
 static int parse_format(const char *arg, ImageioFormat *format)
@@ -129,6 +153,14 @@ static int decode_option(DecodeOptions *o, int opt, const char *arg)
     case OPT_LATENTS:
         o->latents = arg;
         return 0;
+    case OPT_RATE_MAP:
+        o->rate_map = arg;
+        return 0;
+    case OPT_RATE_MAP_SCALE:
+        return cli_parse_real_arg("rate map scale", arg, 0.0, 1e6, &o->rate_scale);
+    case OPT_SCORE:
+        o->score = 1;
+        return 0;
     default:
         return cli_usage_error("unhandled option %d", opt);
     }
@@ -141,6 +173,9 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
     cli_common_init(&o->common);
     o->format = IMAGEIO_UNKNOWN;
     o->latents = NULL;
+    o->rate_map = NULL;
+    o->rate_scale = RATE_MAP_SCALE_DEFAULT;
+    o->score = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":o:j:rfvVh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
@@ -155,6 +190,15 @@ static int parse_options(int argc, char **argv, DecodeOptions *o)
         return cli_usage_error("--info prints to standard output and takes no -o");
     if (rc == 0 && o->common.action == CLI_ACTION_INFO && o->latents)
         return cli_usage_error("--info decodes nothing and takes no --latents");
+    if (rc == 0 && o->common.action == CLI_ACTION_INFO && (o->rate_map || o->score))
+        return cli_usage_error("--info decodes nothing and takes no --rate-map or --score");
+    if (rc == 0 && o->score && ((o->common.output && strcmp(o->common.output, "-") == 0) ||
+                                (o->latents && strcmp(o->latents, "-") == 0) ||
+                                (o->rate_map && strcmp(o->rate_map, "-") == 0)))
+        return cli_usage_error("--score prints to standard output; no other output can go there");
+    if (rc == 0 && o->rate_map && strcmp(o->rate_map, "-") == 0 &&
+        ((o->common.output && strcmp(o->common.output, "-") == 0) || (o->latents && strcmp(o->latents, "-") == 0)))
+        return cli_usage_error("only one output can go to standard output");
     return rc;
 }
 
@@ -276,6 +320,8 @@ static int decode_image(DecodeJob *job)
     err = aecimg_decode(job->ctx, job->data, job->size, &job->img);
     if (err == 0 && job->opt->latents)
         err = aecimg_decode_latents(job->ctx, job->data, job->size, &job->latents);
+    if (err == 0 && (job->opt->rate_map || job->opt->score))
+        err = aecimg_decode_rate_map(job->ctx, job->data, job->size, &job->map);
     if (err == AECIMG_ERR_MODEL_MISMATCH)
         report_mismatch(job);
     else if (err < 0)
@@ -336,31 +382,107 @@ static int write_latents(DecodeJob *job, CliOutput *out)
     return 0;
 }
 
-/* Both outputs are written and synced before either is renamed into place, so that a failed write
- * (a full disk) leaves neither behind. */
-static int write_outputs(DecodeJob *job, CliOutput *out, CliOutput *lat)
+/* The rate map as a gray image of the file's size: each pixel shows the bits per pixel of its block,
+ * bits / stride^2, 0 black and job->map_white or more white (aec-decode(1) RATE MAP). */
+static int rate_map_image(DecodeJob *job, AecimgImage *gray)
 {
+    const AecimgRateMap *m = &job->map;
+    const double area = (double)m->stride * m->stride;
+    double white = job->opt->rate_scale;
+
+    if (white <= 0.0) {
+        white = 0.0;
+        for (size_t i = 0; i < (size_t)m->width * m->height; i++)
+            white = fmax(white, m->bits[i] / area);
+    }
+    job->map_white = white;
+    *gray = (AecimgImage){.width = m->image_width, .height = m->image_height, .channels = 1,
+                          .source_bit_depth = 8};
+    gray->pixels = malloc((size_t)gray->width * gray->height);
+    if (!gray->pixels)
+        return -1;
+    for (uint32_t y = 0; y < gray->height; y++)
+        for (uint32_t x = 0; x < gray->width; x++) {
+            const double bpp = m->bits[(size_t)(y / m->stride) * m->width + x / m->stride] / area;
+            const double v = white > 0.0 ? fmin(bpp / white, 1.0) : 0.0;
+            gray->pixels[(size_t)y * gray->width + x] = (uint8_t)lround(255.0 * v);
+        }
+    return 0;
+}
+
+/* Writes the rate map into out's temporary file and finishes it: PGM or PAM for a name with that
+ * extension, else PNG. */
+static int write_rate_map(DecodeJob *job, CliOutput *out)
+{
+    const char *name = cli_display_name(job->opt->rate_map, 1);
+    ImageioFormat format = imageio_format_from_name(job->opt->rate_map);
+    AecimgImage gray;
+    char err[256];
+    int rc = -1;
+
+    if (rate_map_image(job, &gray) != 0)
+        snprintf(err, sizeof err, "%s", strerror(ENOMEM));
+    else if (cli_output_begin(out, err, sizeof err) == 0) {
+        if (imageio_write(out->f, format == IMAGEIO_UNKNOWN ? IMAGEIO_PNG : format, &gray, err, sizeof err) != 0)
+            cli_output_abort(out);
+        else
+            rc = cli_output_finish(out, err, sizeof err);
+    }
+    free(gray.pixels);
+    if (rc != 0)
+        cli_message(name, "%s", err);
+    return rc;
+}
+
+/* The side outputs (--latents, --rate-map) and the image are all written and synced before any is
+ * renamed into place, so that a failed write (a full disk) leaves none behind. */
+static int write_outputs(DecodeJob *job, CliOutput *out, CliOutput *lat, CliOutput *map)
+{
+    CliOutput *side[2] = {lat, map};
+    const char *names[2] = {job->opt->latents, job->opt->rate_map};
+    int (*const writers[2])(DecodeJob *, CliOutput *) = {write_latents, write_rate_map};
     double t0 = cli_now();
     char err[256];
+    int failed = 0;
+    size_t i;
 
-    if (lat && write_latents(job, lat) != 0)
-        return -1;
-    if (write_image(job, out) != 0) {
-        if (lat)
-            cli_output_abort(lat);
-        return -1;
-    }
-    if (lat && cli_output_commit(lat, err, sizeof err) != 0) {
-        cli_output_abort(out);
-        cli_message(cli_display_name(job->opt->latents, 1), "%s", err);
-        return -1;
-    }
-    if (cli_output_commit(out, err, sizeof err) != 0) {
+    for (i = 0; i < 2 && !failed; i++)
+        failed = side[i] && writers[i](job, side[i]) != 0;
+    failed = failed || write_image(job, out) != 0;
+    for (i = 0; i < 2 && !failed; i++)
+        if (side[i] && cli_output_commit(side[i], err, sizeof err) != 0) {
+            cli_message(cli_display_name(names[i], 1), "%s", err);
+            failed = 1;
+        }
+    if (!failed && cli_output_commit(out, err, sizeof err) != 0) {
         cli_message(cli_display_name(job->out_path, 1), "%s", err);
+        failed = 1;
+    }
+    if (failed) { /* removes what is not committed yet; a committed side output is left */
+        cli_output_abort(out);
+        for (i = 0; i < 2; i++)
+            if (side[i])
+                cli_output_abort(side[i]);
         return -1;
     }
     job->t_write = cli_now() - t0;
     return 0;
+}
+
+/* Where the map peaks, so that a script or a reader finds the costliest block without opening it. */
+static void print_rate_summary(const DecodeJob *job)
+{
+    const AecimgRateMap *m = &job->map;
+    const double area = (double)m->stride * m->stride;
+    size_t n = (size_t)m->width * m->height, top = 0;
+
+    for (size_t i = 1; i < n; i++)
+        if (m->bits[i] > m->bits[top])
+            top = i;
+    fprintf(stderr, "%s: rate map: %.1f ideal bits, mean %.3f bpp, max %.3f bpp at block (%zu, %zu) of "
+            "%ux%u pixels, white = %.3f bpp\n", job->in_name, m->total_bits,
+            m->total_bits / ((double)n * area), m->bits[top] / area, top % m->width, top / m->width,
+            m->stride, m->stride, job->map_white);
 }
 
 static void print_summary(const DecodeJob *job)
@@ -378,14 +500,16 @@ static void print_summary(const DecodeJob *job)
         fprintf(stderr, "%s: decoded with model %s (%s)\n", job->in_name, aecimg_model_name(job->ctx),
                 aecimg_model_path(job->ctx));
     }
+    if (job->opt->rate_map)
+        print_rate_summary(job);
 }
 
 /* Checks the outputs before the slow work, then reads, decodes and writes. */
 static int run_stages(DecodeJob *job)
 {
     const CliCommon *c = &job->opt->common;
-    const char *latents = job->opt->latents;
-    CliOutput out, lat;
+    const char *latents = job->opt->latents, *rate_map = job->opt->rate_map;
+    CliOutput out, lat, map;
     char err[256];
 
     if (cli_output_prepare(&out, job->out_path, job->input, c->force, err, sizeof err) != 0) {
@@ -396,8 +520,19 @@ static int run_stages(DecodeJob *job)
         cli_message(cli_display_name(latents, 1), "%s", err);
         return -1;
     }
-    if (read_input(job) != 0 || decode_image(job) != 0 || write_outputs(job, &out, latents ? &lat : NULL) != 0)
+    if (rate_map && cli_output_prepare(&map, rate_map, c->input, c->force, err, sizeof err) != 0) {
+        cli_message(cli_display_name(rate_map, 1), "%s", err);
         return -1;
+    }
+    if (read_input(job) != 0 || decode_image(job) != 0 ||
+        write_outputs(job, &out, latents ? &lat : NULL, rate_map ? &map : NULL) != 0)
+        return -1;
+    if (job->opt->score) {
+        const CliScore sc = {job->input, job->info.width, job->info.height, job->size,
+                             8 * job->info.payload_size, job->map.total_bits, 0, 0.0, 0.0};
+        if (cli_score_print(&sc) != 0)
+            return -1;
+    }
     if (c->verbosity > CLI_QUIET)
         print_summary(job);
     return 0;
@@ -434,6 +569,7 @@ static int decode_item(void *arg, const CliBatchItem *item, uint64_t *bytes)
         rc = run_stages(&job);
     *bytes = rc == 0 ? job.out_bytes : 0;
     aecimg_latents_free(&job.latents);
+    aecimg_rate_map_free(&job.map);
     aecimg_image_free(&job.img);
     free(job.data);
     return rc;
@@ -452,6 +588,12 @@ static int decode_all(const DecodeOptions *o)
         rc = cli_usage_error("--latents takes one input, not %zu", b.n);
     if (rc == 0 && o->latents && b.items[0].output && strcmp(o->latents, b.items[0].output) == 0)
         rc = cli_usage_error("--latents and the image cannot both go to '%s'", o->latents);
+    /* --rate-map as well, and to a file of its own. */
+    if (rc == 0 && o->rate_map && b.n != 1)
+        rc = cli_usage_error("--rate-map takes one input, not %zu", b.n);
+    if (rc == 0 && o->rate_map && ((b.items[0].output && strcmp(o->rate_map, b.items[0].output) == 0) ||
+                                   (o->latents && strcmp(o->rate_map, o->latents) == 0)))
+        rc = cli_usage_error("--rate-map needs a file of its own, not '%s'", o->rate_map);
     /* Only an output named with -o can have a name that says no format; before any work. */
     for (size_t i = 0; rc == 0 && i < b.n; i++)
         if (b.items[i].output && format_for(o, b.items[i].output) == IMAGEIO_UNKNOWN)

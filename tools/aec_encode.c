@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cli_batch.h"
+#include "cli_score.h"
 #include "cli_target.h"
 #include "imageio/imageio.h"
 
@@ -30,6 +31,7 @@ typedef struct EncodeOptions {
     int format_version; /* container form, 0: the library's default */
     int target;   /* TARGET_*: the quality is searched for */
     double target_value; /* bytes, bits per pixel or dB */
+    int score;    /* --score: a score line per file on standard output */
 } EncodeOptions;
 
 /* What a process keeps from one file to the next: the codec, opened for the first. */
@@ -54,11 +56,12 @@ typedef struct EncodeJob {
     size_t trial_size[101];
     double trial_psnr[101];
     CliSearch search;
+    CliScore score;                /* with --score */
     double t_read, t_load, t_encode, t_write;
 } EncodeJob;
 
 enum { OPT_ENTROPY = CLI_OPT_TOOL, OPT_METADATA, OPT_REFINE, OPT_TARGET_SIZE, OPT_TARGET_BPP,
-       OPT_TARGET_PSNR, OPT_FORMAT_VERSION };
+       OPT_TARGET_PSNR, OPT_FORMAT_VERSION, OPT_SCORE };
 
 static const struct option long_options[] = {
     {"quality", required_argument, NULL, 'q'},
@@ -77,6 +80,7 @@ static const struct option long_options[] = {
     {"tile", required_argument, NULL, CLI_OPT_TILE},
     {"metadata", required_argument, NULL, OPT_METADATA},
     {"format-version", required_argument, NULL, OPT_FORMAT_VERSION},
+    {"score", no_argument, NULL, OPT_SCORE},
     {"force", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, CLI_OPT_QUIET},
@@ -120,6 +124,9 @@ static void print_help(void)
            "      --metadata WHAT  all: keep the ICC profile (default); none: drop it\n"
            "      --format-version N  container form: 2, compact (default), or 1, for\n"
            "                       readers older than version 2\n"
+           "      --score          print a line of scores per INPUT to standard output:\n"
+           "                       size, bits, and the error of the decoded image\n"
+           "                       (tab-separated key=value, see aec-encode(1))\n"
            "  -f, --force          overwrite an existing output file\n"
            "  -v, --verbose        also print the time of each stage\n"
            "      --quiet          print errors only\n"
@@ -199,6 +206,9 @@ static int encode_option(EncodeOptions *o, int opt, const char *arg)
         return parse_entropy(arg, &o->entropy);
     case OPT_METADATA:
         return parse_metadata(arg, &o->keep_icc);
+    case OPT_SCORE:
+        o->score = 1;
+        return 0;
     case OPT_REFINE:
         if (cli_parse_arg("refine", arg, 0, AECIMG_REFINE_MAX, &q) != 0)
             return CLI_EXIT_USAGE;
@@ -233,6 +243,7 @@ static int parse_options(int argc, char **argv, EncodeOptions *o)
     opterr = 0;
     o->target = TARGET_NONE;
     o->quality_given = 0;
+    o->score = 0;
     while ((opt = getopt_long(argc, argv, ":q:o:j:e:rfvVh", long_options, NULL)) != -1) {
         rc = cli_common_option(&o->common, opt, argv);
         if (rc < 0)
@@ -242,7 +253,10 @@ static int parse_options(int argc, char **argv, EncodeOptions *o)
     }
     if (o->target != TARGET_NONE && o->quality_given)
         return cli_usage_error("-q and a --target-* option both set the quality; give one");
-    return cli_common_finish(&o->common, argc, argv, 1, 1);
+    rc = cli_common_finish(&o->common, argc, argv, 1, 1);
+    if (rc == 0 && o->score && o->common.output && strcmp(o->common.output, "-") == 0)
+        return cli_usage_error("--score prints to standard output; the file cannot go there too");
+    return rc;
 }
 
 static int read_input(EncodeJob *job)
@@ -287,8 +301,8 @@ static int open_encoder(EncodeJob *job)
     s.entropy = o->entropy;
     s.keep_icc = o->keep_icc;
     s.refine = o->refine;
-    /* A PSNR target decodes every trial. */
-    s.roles = AECIMG_ROLE_ENCODE | (o->target == TARGET_PSNR ? AECIMG_ROLE_DECODE : 0);
+    /* A PSNR target decodes every trial, --score the file. */
+    s.roles = AECIMG_ROLE_ENCODE | (o->target == TARGET_PSNR || o->score ? AECIMG_ROLE_DECODE : 0);
     if (cli_open_codec(&o->common, &s, &enc->ctx) != 0)
         return -1;
     int err = aecimg_set_effort(enc->ctx, o->effort);
@@ -315,25 +329,48 @@ static int encode_at(EncodeJob *job, int quality, uint8_t **file, size_t *size)
     return 0;
 }
 
-/* The PSNR a trial's file decodes to. */
-static int trial_psnr(EncodeJob *job, const uint8_t *file, size_t size, double *psnr)
+/* The PSNR (and with mse, the mean squared error) a file decodes to; what names the file in messages. */
+static int decoded_error(EncodeJob *job, const uint8_t *file, size_t size, const char *what, double *psnr,
+                         double *mse)
 {
     AecimgImage out = {0};
     int err = aecimg_decode(job->enc->ctx, file, size, &out);
 
     if (err < 0) {
-        cli_message(job->in_name, "decoding a trial: %s", aecimg_strerror(err));
+        cli_message(job->in_name, "decoding %s: %s", what, aecimg_strerror(err));
         return -1;
     }
     if (out.width != job->img.width || out.height != job->img.height ||
         out.channels != job->img.channels) {
         aecimg_image_free(&out);
-        cli_message(job->in_name, "decoding a trial: the image changed shape");
+        cli_message(job->in_name, "decoding %s: the image changed shape", what);
         return -1;
     }
     *psnr = cli_psnr(&job->img, &out);
+    if (mse)
+        *mse = cli_mse(&job->img, &out);
     aecimg_image_free(&out);
     return 0;
+}
+
+/* --score: the file's sizes, its ideal bits and the error of what aec-decode makes of it. */
+static int measure_score(EncodeJob *job)
+{
+    CliScore *sc = &job->score;
+    AecimgInfo info;
+    AecimgRateMap map;
+    int err = aecimg_read_info(job->file, job->file_size, &info);
+
+    if (err == 0)
+        err = aecimg_decode_rate_map(job->enc->ctx, job->file, job->file_size, &map);
+    if (err < 0) {
+        cli_message(job->in_name, "measuring the file: %s", aecimg_strerror(err));
+        return -1;
+    }
+    *sc = (CliScore){job->input, job->img.width, job->img.height, job->file_size, 8 * info.payload_size,
+                     map.total_bits, 1, 0.0, 0.0};
+    aecimg_rate_map_free(&map);
+    return decoded_error(job, job->file, job->file_size, "the file", &sc->psnr, &sc->mse);
 }
 
 /* One step of a target search: the file at quality, kept until the search ends. */
@@ -349,7 +386,7 @@ static int trial(void *arg, int quality, double *value)
     job->trial_size[quality] = size;
     *value = (double)size;
     if (job->opt->target == TARGET_PSNR) {
-        if (trial_psnr(job, file, size, value) != 0)
+        if (decoded_error(job, file, size, "a trial", value, NULL) != 0)
             return -1;
         job->trial_psnr[quality] = *value;
     }
@@ -504,7 +541,13 @@ static int run_stages(EncodeJob *job)
         cli_message(cli_display_name(job->out_path, 1), "%s", err);
         return -1;
     }
-    if (read_input(job) != 0 || encode_image(job) != 0 || write_output(job, &out) != 0)
+    if (read_input(job) != 0 || encode_image(job) != 0)
+        return -1;
+    if (job->opt->score && measure_score(job) != 0)
+        return -1;
+    if (write_output(job, &out) != 0)
+        return -1;
+    if (job->opt->score && cli_score_print(&job->score) != 0)
         return -1;
     if (job->opt->common.verbosity > CLI_QUIET)
         print_summary(job);

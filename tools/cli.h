@@ -12,8 +12,8 @@
 enum { CLI_EXIT_OK = 0, CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2 };
 
 #define CLI_PATH_MAX 4096
-/* Outputs one run may have in progress at once (aec-decode: the image and --latents). */
-#define CLI_MAX_OUTPUTS 2
+/* Outputs one run may have in progress at once (aec-decode: the image, --latents and --rate-map). */
+#define CLI_MAX_OUTPUTS 3
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))

@@ -121,7 +121,8 @@ int cli_search(CliSearch *s, CliTrialFn trial, void *arg)
     return 0;
 }
 
-double cli_psnr(const AecimgImage *a, const AecimgImage *b)
+/* The sum of squared differences over the colour samples; their count in *samples. */
+static double squared_error(const AecimgImage *a, const AecimgImage *b, size_t *samples)
 {
     uint32_t ch = a->channels, color = ch == 2 || ch == 4 ? ch - 1 : ch;
     size_t pixels = (size_t)a->width * a->height;
@@ -132,7 +133,24 @@ double cli_psnr(const AecimgImage *a, const AecimgImage *b)
             double d = (double)a->pixels[i * ch + c] - (double)b->pixels[i * ch + c];
             sum += d * d;
         }
+    *samples = pixels * color;
+    return sum;
+}
+
+double cli_psnr(const AecimgImage *a, const AecimgImage *b)
+{
+    size_t samples;
+    double sum = squared_error(a, b, &samples);
+
     if (sum == 0.0)
         return INFINITY;
-    return 10.0 * log10(255.0 * 255.0 * (double)(pixels * color) / sum);
+    return 10.0 * log10(255.0 * 255.0 * (double)samples / sum);
+}
+
+double cli_mse(const AecimgImage *a, const AecimgImage *b)
+{
+    size_t samples;
+    double sum = squared_error(a, b, &samples);
+
+    return samples ? sum / (double)samples : 0.0;
 }

@@ -39,5 +39,7 @@ int cli_search(CliSearch *s, CliTrialFn trial, void *arg);
 /* PSNR in dB of b against a (same size and channels) over the colour channels, alpha left out:
  * one mean squared error over every sample, peak 255.  INFINITY when they are equal. */
 double cli_psnr(const AecimgImage *a, const AecimgImage *b);
+/* The mean squared error behind cli_psnr(): over the colour samples, alpha left out. */
+double cli_mse(const AecimgImage *a, const AecimgImage *b);
 
 #endif

@@ -64,6 +64,7 @@ enum {
     AECIMG_ERR_ENTROPY = -14,
     AECIMG_ERR_UNSUPPORTED = -15,
     AECIMG_ERR_INTERNAL = -16,
+    AECIMG_ERR_COLOR_INPUT = -17, /* a color image given to a gray model (since API 1.2) */
 };
 
 /* What a context is opened for (AecimgSettings.roles). */
@@ -107,7 +108,8 @@ typedef struct AecimgSettings {
     int entropy;         /* AECIMG_ENTROPY_*; AUTO for the default stage */
     int keep_icc;        /* nonzero: store the image's ICC profile (default 1) */
     uint64_t max_pixels; /* refuse images with more pixels (default AECIMG_DEFAULT_MAX_PIXELS) */
-    const char *model_path; /* NULL: $AECIMG_MODEL, else the installed default model */
+    const char *model_path; /* a model file, or the name of an installed one ("fashion": fashion.aecm in
+                             * the install folder); NULL: $AECIMG_MODEL, else the installed default model */
     /* The transforms run on square tiles of this many pixels (rounded up to the model's stride), each
      * with a margin wide enough that the result is identical for every tile size (except with
      * `refine`, which optimizes each tile's latents on its own): memory is bounded by the tile, not
@@ -141,6 +143,23 @@ typedef struct AecimgLatents {
     uint32_t channels, height, width; /* C x H x W: the model's latent channels, the image's size / stride */
     float *data;                      /* channels * height * width floats, channel-planar (C, H, W order) */
 } AecimgLatents;
+
+/* Where a .aec file's latent payload spends its bits, returned by aecimg_decode_rate_map() and released
+ * with aecimg_rate_map_free().  bits[y * width + x] is the ideal code length of latent position (x, y)
+ * under the model's static tables at the file's quality: the sum over the latent channels of
+ * -log2(freq / 2^precision) of each decoded symbol (for a symbol outside its table, the escape's
+ * -log2(freq / 2^precision) plus its exponent and mantissa bits), the same tables the decoder reads.
+ * The position covers pixels [x * stride, (x + 1) * stride) x [y * stride, (y + 1) * stride) of the
+ * image, cropped to it.  These are the code lengths of the rans stage but for the rounding of its
+ * state; the ctx stage adapts the tables as it codes, so its real payload differs slightly, and the
+ * zstd stage's more.  The container, the ICC profile and the alpha plane are not counted.  Since API 1.2. */
+typedef struct AecimgRateMap {
+    uint32_t width, height;             /* latent positions: the image's size / stride, rounded up */
+    uint32_t stride;                    /* pixels per latent position along each axis */
+    uint32_t image_width, image_height; /* the image's size in pixels */
+    double total_bits;                  /* the sum of bits (in double precision) */
+    float *bits;                        /* height * width bit counts, rows packed */
+} AecimgRateMap;
 
 /* What a container header says, read without the model. */
 typedef struct AecimgInfo {
@@ -194,12 +213,15 @@ AECIMG_API int aecimg_set_format_version(AecimgContext *ctx, int version);
  * other levels. */
 AECIMG_API int aecimg_effort_refine(int effort);
 
-/* Encodes img into a malloc'd .aec file. */
+/* Encodes img into a malloc'd .aec file.  A gray model (one image channel, as a model trained on gray
+ * images has) codes gray and gray+alpha images only: AECIMG_ERR_COLOR_INPUT for RGB or RGBA, which the
+ * caller converts to gray first if that is what it wants. */
 AECIMG_API int aecimg_encode(AecimgContext *ctx, const AecimgImage *img, uint8_t **out, size_t *out_size);
-/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count).  A file
- * made with another model than the context's is decoded with that model if it is installed (in the
- * folder of the context's model or the install folder): the context then holds that model, as
- * aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is nowhere. */
+/* Decodes a .aec file into a malloc'd image (8 bits per channel, the stored channel count; a gray
+ * model's files are gray or gray+alpha).  A file made with another model than the context's is decoded
+ * with that model if it is installed (in the folder of the context's model or the install folder): the
+ * context then holds that model, as aecimg_model_name() tells; AECIMG_ERR_MODEL_MISMATCH if it is
+ * nowhere. */
 AECIMG_API int aecimg_decode(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgImage *img);
 /* Parses and validates the container structure only (no model needed). */
 AECIMG_API int aecimg_read_info(const uint8_t *data, size_t size, AecimgInfo *info);
@@ -211,9 +233,17 @@ AECIMG_API int aecimg_read_icc(const uint8_t *data, size_t size, const uint8_t *
  * aecimg_decode().  On error *latents is zeroed.  Since API 1.1. */
 AECIMG_API int aecimg_decode_latents(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgLatents *latents);
 
+/* Decodes a .aec file's symbols into its rate map, without running the synthesis transform: where the
+ * bits went, the cost of each block of the image (an autoencoder spends more bits on what it models
+ * badly, which localises unusual content).  The context checks the file's model, as for
+ * aecimg_decode().  On error *map is zeroed.  Since API 1.2. */
+AECIMG_API int aecimg_decode_rate_map(AecimgContext *ctx, const uint8_t *data, size_t size, AecimgRateMap *map);
+
 AECIMG_API void aecimg_image_free(AecimgImage *img);
 /* Releases a tensor of aecimg_decode_latents() and zeroes it; NULL and zeroed tensors are ignored. */
 AECIMG_API void aecimg_latents_free(AecimgLatents *latents);
+/* Releases a map of aecimg_decode_rate_map() and zeroes it; NULL and zeroed maps are ignored.  Since API 1.2. */
+AECIMG_API void aecimg_rate_map_free(AecimgRateMap *map);
 /* Releases a buffer the library allocated (the file of aecimg_encode()); the same as free() in C, for
  * bindings that cannot call the C library's free() themselves.  Since API 1.1. */
 AECIMG_API void aecimg_free(void *p);

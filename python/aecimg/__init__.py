@@ -6,7 +6,7 @@ tensor as features for other learning::
     import aecimg
     data = aecimg.encode(rgb, quality=75)      # uint8 H x W x 3 -> bytes of a .aec file
     back = aecimg.decode(data)                 # -> uint8 H x W x 3
-    aecimg.info(data)["latent_channels"]       # the container header, without the model
+    aecimg.info(data)["width"]                 # the container header, without the model
     z = aecimg.latents(data)                   # float32 C x H/16 x W/16, what the synthesis receives
 
 Arrays are uint8, H x W (gray) or H x W x 1/2/3/4 (gray, gray+alpha, RGB, RGBA).  The default model is
@@ -35,10 +35,13 @@ from . import _lib
 from ._lib import lib
 
 __all__ = ["AecimgError", "Codec", "Decoded", "encode", "decode", "decode_image", "info", "latents",
-           "read_icc", "library_version", "api_version", "QUALITY_DEFAULT"]
+           "read_icc", "library_version", "api_version", "QUALITY_DEFAULT", "EFFORT_DEFAULT", "EFFORT_MAX",
+           "effort_refine"]
 __version__ = "0.1.0"
 
 QUALITY_DEFAULT = 75
+EFFORT_DEFAULT = 0  # AECIMG_EFFORT_DEFAULT: the tools' default level
+EFFORT_MAX = 9  # AECIMG_EFFORT_MAX
 _CHANNEL_SHAPES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 
 
@@ -114,12 +117,15 @@ def _as_pixels(array):
 
 
 def _check_effort(effort):
-    # The library of this tree has no effort setting (AecimgSettings holds `refine`, the iterations of
-    # latent refinement, which Codec.encode's `refine` sets).  Refuse rather than ignore it.
-    if effort is not None:
-        raise ValueError("aecimg.encode: effort=%r is not supported by libaecimg %s (API %d.%d.%d has no effort "
-                         "setting); leave it None, or use refine=N for N iterations of latent refinement"
-                         % ((effort, library_version()) + api_version()))
+    """The effort level to set: None is the library's default level."""
+    if effort is None:
+        return EFFORT_DEFAULT
+    return _check_int(effort, 0, EFFORT_MAX, "aecimg.encode: effort")
+
+
+def effort_refine(effort):
+    """The iterations of latent refinement that an effort level (0..EFFORT_MAX) runs."""
+    return lib.aecimg_effort_refine(_check_int(effort, 0, EFFORT_MAX, "aecimg.effort_refine: effort"))
 
 
 Decoded = collections.namedtuple("Decoded", "pixels icc source_bit_depth")
@@ -210,7 +216,7 @@ class Codec:
 
     @property
     def cpu_level(self):
-        """The SIMD level of the kernels: 'c', 'avx2' or 'avx512'."""
+        """The SIMD level of the kernels: 'c', 'avx2', 'avx512' or 'avx512bf16'."""
         return lib.aecimg_cpu_level(self._context()).decode("ascii")
 
     def encode(self, array, quality=QUALITY_DEFAULT, effort=None, icc=None, refine=0):
@@ -218,12 +224,14 @@ class Codec:
 
         ``array``: H x W (gray) or H x W x C with C 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA); other
         integer dtypes are converted when their values lie in 0..255, non-contiguous arrays are copied.
-        ``quality``: 0..100, higher is better and larger.  ``effort``: must be None (this library has no
-        effort setting).  ``icc``: an ICC profile (bytes) to store.  ``refine``: iterations of latent
-        refinement (0..1000): a slower encoder, a smaller file for the same quality, the same decoder.
+        ``quality``: 0..100, higher is better and larger.  ``effort``: the encoder's effort level,
+        0..EFFORT_MAX (None: EFFORT_DEFAULT, as the tools): higher is slower and codes a smaller file at
+        the same quality (`effort_refine` tells what a level does).  ``icc``: an ICC profile (bytes) to
+        store.  ``refine``: iterations of latent refinement (0..1000), overriding the effort level when
+        nonzero.  Decoding never depends on effort or refine.
         Alpha is coded losslessly.
         """
-        _check_effort(effort)
+        effort = _check_effort(effort)
         quality = _check_int(quality, 0, 100, "aecimg.encode: quality")
         refine = _check_int(refine, 0, 1000, "aecimg.encode: refine")
         pixels, channels = _as_pixels(array)
@@ -239,6 +247,7 @@ class Codec:
             ctx = self._context()
             _check(lib.aecimg_set_quality(ctx, quality), "aecimg.encode: quality %d" % quality)
             _check(lib.aecimg_set_refine(ctx, refine), "aecimg.encode: refine %d" % refine)
+            _check(lib.aecimg_set_effort(ctx, effort), "aecimg.encode: effort %d" % effort)
             _check(lib.aecimg_encode(ctx, ctypes.byref(img), ctypes.byref(out), ctypes.byref(size)),
                    "aecimg.encode")
         try:

@@ -12,7 +12,7 @@ import sys
 # does not know.
 SONAME_MAJOR = 1
 API_MAJOR = 1
-API_MINOR_NEEDED = 1  # aecimg_decode_latents, aecimg_read_icc, aecimg_free
+API_MINOR_NEEDED = 1  # aecimg_decode_latents, aecimg_read_icc, aecimg_free, aecimg_set_effort
 
 # Error codes of aecimg.h: fixed values, never renumbered.
 ERR_INVALID_ARGUMENT = -1
@@ -111,6 +111,8 @@ _PROTOTYPES = {
     "aecimg_cpu_level": (ctypes.c_char_p, [_ctx]),
     "aecimg_set_quality": (ctypes.c_int, [_ctx, ctypes.c_int]),
     "aecimg_set_refine": (ctypes.c_int, [_ctx, ctypes.c_int]),
+    "aecimg_set_effort": (ctypes.c_int, [_ctx, ctypes.c_int]),
+    "aecimg_effort_refine": (ctypes.c_int, [ctypes.c_int]),
     "aecimg_encode": (ctypes.c_int, [_ctx, ctypes.POINTER(Image), ctypes.POINTER(_u8p),
                                      ctypes.POINTER(ctypes.c_size_t)]),
     "aecimg_decode": (ctypes.c_int, [_ctx, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Image)]),

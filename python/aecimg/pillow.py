@@ -9,8 +9,8 @@ Modes L, LA, RGB and RGBA are stored as they are; 1 is saved as L, P as RGB (RGB
 and RGBa as RGBA, La as LA, and RGBX, CMYK, YCbCr, LAB and HSV as RGB.  Other modes (I, F, I;16) are
 refused: they need a scaling only the caller can choose.  The ICC profile is read into
 ``im.info["icc_profile"]`` when the file is opened, and saved from the ``icc_profile`` argument or else
-from ``im.info``.  Save arguments: ``quality`` (0..100, default 75), ``effort`` (must be None with this
-library), ``refine`` (iterations of latent refinement), ``model`` (a model file; default the tools').
+from ``im.info``.  Save arguments: ``quality`` (0..100, default 75), ``effort`` (0..9, default the
+tools' level), ``refine`` (iterations of latent refinement), ``model`` (a model file; default the tools').
 A damaged file raises aecimg.AecimgError with the library's message (at open when the container is
 broken, at load when the latent payload is).
 """

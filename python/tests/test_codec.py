@@ -192,8 +192,9 @@ def test_bad_arrays_are_refused_or_converted():
     for q in (-1, 101, 50.0, "75", True, None):
         with pytest.raises(ValueError, match="quality"):
             aecimg.encode(a, q)
-    with pytest.raises(ValueError, match="effort=3 is not supported"):
-        aecimg.encode(a, 50, effort=3)
+    for e in (-1, 10, 2.0, "3", True):
+        with pytest.raises(ValueError, match="effort"):
+            aecimg.encode(a, 50, effort=e)
     with pytest.raises(ValueError, match="refine"):
         aecimg.encode(a, refine=1001)
     for bad in (dict(threads=-1), dict(tile_size=-5), dict(max_pixels=0)):
@@ -287,3 +288,22 @@ def test_example_script(tmp_path):
         assert (out / (name.rsplit(".", 1)[0] + ".aec")).stat().st_size == int(lines[name].split()[3])
     assert "notes.txt" in done.stderr.decode()
     assert "total" in text
+
+
+def test_effort_levels():
+    """An effort level runs the refinement its table says; None is the default level; refine overrides."""
+    a = load("kodim05-crop.png", "RGB")[:64, :96]
+    assert aecimg.effort_refine(aecimg.EFFORT_DEFAULT) == 0
+    iterations = [aecimg.effort_refine(e) for e in range(aecimg.EFFORT_MAX + 1)]
+    assert iterations == sorted(iterations) and iterations[-1] > iterations[1] > 0
+    with pytest.raises(ValueError, match="effort"):
+        aecimg.effort_refine(aecimg.EFFORT_MAX + 1)
+    codec = aecimg.Codec()
+    plain = codec.encode(a, 50)
+    assert codec.encode(a, 50, effort=aecimg.EFFORT_DEFAULT) == plain
+    searched = codec.encode(a, 50, effort=2)
+    assert searched != plain
+    assert codec.encode(a, 50, refine=aecimg.effort_refine(2)) == searched
+    assert codec.encode(a, 50, effort=2, refine=1) == codec.encode(a, 50, refine=1)
+    assert codec.encode(a, 50) == plain  # the level of one call does not stick to the context
+    assert aecimg.decode(searched).shape == a.shape

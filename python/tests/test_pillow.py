@@ -44,9 +44,11 @@ def test_save_by_extension_and_by_format(tmp_path):
     f = io.BytesIO()
     im.save(f, format="AEC", quality=30)
     assert f.getvalue() == aecimg.encode(np.asarray(im), 30)
-    with pytest.raises(ValueError, match="effort=4 is not supported"):
-        im.save(tmp_path / "effort.aec", effort=4)
-    assert not (tmp_path / "effort.aec").exists()  # refused before anything is written
+    im.save(tmp_path / "effort.aec", effort=1)
+    assert (tmp_path / "effort.aec").read_bytes() == aecimg.encode(np.asarray(im), aecimg.QUALITY_DEFAULT, effort=1)
+    with pytest.raises(ValueError, match="effort"):
+        im.save(tmp_path / "bad.aec", effort=10)
+    assert not (tmp_path / "bad.aec").exists()  # refused before anything is written
     f = io.BytesIO()
     im.crop((0, 0, 64, 64)).save(f, format="AEC", quality=50, refine=2)
     assert f.getvalue() != aecimg.encode(np.asarray(im.crop((0, 0, 64, 64))), 50)

@@ -171,7 +171,10 @@ int nn_conv_prepare(const NnKernels *k, NnConv *conv, int threads)
         return -1;
     if (conv->winograd_ok && conv->k == 3 && conv->stride == 1) {
         conv->block = NN_WINOGRAD_M;
-        conv->bf16 = conv->bf16_ok && k->gemm_bf16;
+        /* One input channel: its products padded to bfloat16 pairs cost what float32 ones do, and their
+         * rounding, amplified by the transforms, has no other channels to average out with (up to 10% of
+         * an output's magnitude where two channels stay near 5%): float32. */
+        conv->bf16 = conv->bf16_ok && k->gemm_bf16 && conv->cin > 1;
         conv->shuffled = conv->shuffle_ok && conv->cout % 4 == 0;
         conv->unshuffled = conv->unshuffle_ok && conv->cin % 4 == 0;
         return nn_winograd_pack(k, conv, threads);

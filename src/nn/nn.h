@@ -131,7 +131,8 @@ static inline float nn_bf16_to_float(uint16_t h)
 }
 
 /* Check the shape, choose the algorithm (Winograd for 3x3 stride 1 when conv->winograd_ok, else
- * direct), the precision (bfloat16 products when conv->bf16_ok and k has them for the shape) and the
+ * direct), the precision (bfloat16 products when conv->bf16_ok and k has them for the shape: an even
+ * cin for the direct convolution, more than one input channel for Winograd) and the
  * output layout (shuffled when conv->shuffle_ok, the algorithm is Winograd and cout a multiple of 4:
  * the pixel shuffle that follows then costs nothing, and the same bits come out), likewise the input
  * layout (unshuffled when conv->unshuffle_ok and cin is a multiple of 4), and pack the weights for k;

@@ -33,7 +33,7 @@ def load(args):
         mf = modelfile.ModelFile(args.model)
         return mf.to_torch(), int(mf.meta.get("steps", 0))
     ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
-    return AecModel.from_state(ck["model"], ck["n"], ck["m"]).eval(), ck["step"]
+    return AecModel.from_state(ck["model"], ck["n"], ck["m"], ck.get("analysis"), ck.get("channels", 3)).eval(), ck["step"]
 
 
 def psnr(a, b):

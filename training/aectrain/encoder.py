@@ -31,18 +31,7 @@ from . import modelfile
 from .export import psnr_checks
 from .data import PatchSource, list_images, load_eval_images
 from .model import GDN, analysis_spec, build_analysis, rate_bits
-from .train import append_csv, finite_step, learning_rate, log_step, psnr, save_atomic, stratified_rates
-
-
-def parse_spec(text):
-    """'128:5:2,192:5:2,...' -> ((128, 5, 2), (192, 5, 2), ...): cout:kernel:stride per convolution."""
-    try:
-        spec = tuple(tuple(int(v) for v in item.split(":")) for item in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("layers are cout:kernel:stride, comma-separated")
-    if any(len(l) != 3 or l[0] < 1 or l[1] % 2 == 0 or l[2] not in (1, 2) for l in spec):
-        raise argparse.ArgumentTypeError("each layer is cout:kernel:stride, odd kernel, stride 1 or 2")
-    return spec
+from .train import append_csv, finite_step, learning_rate, log_step, parse_spec, psnr, save_atomic, stratified_rates
 
 
 def parse_args(argv=None):

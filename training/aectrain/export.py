@@ -20,15 +20,21 @@ CHECK_QUALITIES = (10, 50, 90)
 
 def load_checkpoint(run):
     ck = torch.load(os.path.join(run, "checkpoint.pt"), map_location="cpu")
-    return AecModel.from_state(ck["model"], ck["n"], ck["m"]).eval(), ck["step"]
+    return AecModel.from_state(ck["model"], ck["n"], ck["m"], ck.get("analysis"), ck.get("channels", 3)).eval(), ck["step"]
+
+
+def model_stride(args):
+    spec = args.get("analysis") or [[0, 5, 2]] * 4
+    return int(np.prod([stride for _, _, stride in spec]))
 
 
 def training_record(run, step, name):
     args = json.load(open(os.path.join(run, "args.json")))
     return {
         "name": name,
-        "description": "factorized-prior autoencoder, N=%d M=%d, gain-interpolated rate control"
-                       % (args["n"], args["m"]),
+        "description": "factorized-prior autoencoder, %s, N=%d M=%d, stride %d, gain-interpolated rate control"
+                       % ("gray" if args.get("channels", 3) == 1 else "colour", args["n"], args["m"],
+                          model_stride(args)),
         "data": ",".join(os.path.relpath(d, "..") if d.startswith("..") else d for d in args["data"]),
         "steps": step,
         "patch": args["patch"],
@@ -37,6 +43,7 @@ def training_record(run, step, name):
         "precision": args.get("precision", "fp32"),
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
+        **({"excluded_label": args["exclude_label"]} if args.get("exclude_label") is not None else {}),
     }
 
 
@@ -45,7 +52,7 @@ def psnr_checks(path, images):
     mf = modelfile.ModelFile(path)
     out = {}
     for img in images:
-        px = np.asarray(Image.open(img).convert("RGB"))
+        px = np.asarray(Image.open(img).convert("RGB" if mf.image_channels == 3 else "L"))
         for q in CHECK_QUALITIES:
             sym = reference.encode(mf, px, q)
             dec = reference.decode(mf, sym, q, px.shape[0], px.shape[1])

@@ -166,26 +166,47 @@ def analysis_spec(g_a):
     return tuple((l.out_channels, l.kernel_size[0], l.stride[0]) for l in g_a if isinstance(l, nn.Conv2d))
 
 
+def build_synthesis(m, n, channels, ups):
+    """The synthesis: `ups` stride-2 subpixel upsamplings from M latent channels to `channels`, inverse
+    GDN between them, N channels inside."""
+    layers = []
+    for i in range(ups):
+        last = i == ups - 1
+        layers.append(SubpixelUp(m if i == 0 else n, channels if last else n))
+        if not last:
+            layers.append(GDN(n, inverse=True))
+    return nn.Sequential(*layers)
+
+
+def total_stride(spec):
+    return math.prod(stride for _, _, stride in spec)
+
+
 class AecModel(nn.Module):
     @classmethod
-    def from_state(cls, state, n, m, analysis=None):
+    def from_state(cls, state, n, m, analysis=None, channels=3):
         """A model shaped like a saved state dict (its rate points included), carrying its weights."""
-        model = cls(n, m, state["lambdas"].tolist(), analysis)
+        model = cls(n, m, state["lambdas"].tolist(), analysis, channels)
         model.load_state_dict(state)
         return model
 
-    def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS, analysis=None):
+    def __init__(self, n=128, m=192, lambdas=DEFAULT_LAMBDAS, analysis=None, channels=3):
+        """channels: image channels, 3 (RGB) or 1 (gray).  analysis: ((cout, kernel, stride), ...);
+        its strides multiply to the total stride, a power of two that the synthesis's 2x upsamplings
+        undo."""
         super().__init__()
-        self.n, self.m = n, m
+        self.n, self.m, self.channels = n, m, channels
         self.register_buffer("lambdas", torch.tensor(lambdas, dtype=torch.float32))
         k = len(lambdas)
         spec = tuple(analysis) if analysis else default_analysis(n, m)
         if spec[-1][0] != m:
             raise ValueError("the analysis must end with %d latent channels" % m)
-        self.g_a = build_analysis(spec)
-        self.g_s = nn.Sequential(
-            SubpixelUp(m, n), GDN(n, inverse=True), SubpixelUp(n, n), GDN(n, inverse=True),
-            SubpixelUp(n, n), GDN(n, inverse=True), SubpixelUp(n, 3))
+        self.stride = total_stride(spec)
+        ups = self.stride.bit_length() - 1
+        if self.stride != 1 << ups or ups < 1:
+            raise ValueError("the analysis's total stride must be a power of two, not %d" % self.stride)
+        self.g_a = build_analysis(spec, channels)
+        self.g_s = build_synthesis(m, n, channels, ups)
         # Gains spread over the rate points so that untrained interpolation is already sensible.
         init = torch.linspace(-1.5, 1.5, k).view(k, 1).expand(k, m).clone()
         self.log_gain = nn.Parameter(init)

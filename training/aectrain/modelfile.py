@@ -162,7 +162,7 @@ def _layer_record(net, op, params, tensor_indices):
 
 def _arch_payload(model, names):
     layers = model.arch()
-    out = struct.pack("<IIII", 3, model.m, 16, len(layers))
+    out = struct.pack("<IIII", model.channels, model.m, model.stride, len(layers))
     for net, op, params, tensors in layers:
         out += _layer_record(NETS[net], OPS[op], params.values(), [names.index(n) for n in tensors])
     return out
@@ -346,7 +346,7 @@ class ModelFile:
         # N is the synthesis's width: its first convolution feeds a 2x pixel shuffle (4N channels).
         n = n or next(l[2][1] // 4 for l in self.layers if l[0] == NETS["synthesis"] and l[1] == OPS["conv"])
         lambdas = [float(v) for v in self.meta["lambdas"].split(",")] if "lambdas" in self.meta else DEFAULT_LAMBDAS
-        model = AecModel(n=n, m=self.m, lambdas=lambdas, analysis=self.analysis_spec())
+        model = AecModel(n=n, m=self.m, lambdas=lambdas, analysis=self.analysis_spec(), channels=self.image_channels)
         sd = model.state_dict()
         gdn = {name for name, mod in model.named_modules() if isinstance(mod, GDN)}
         for name, arr in self.tensors.items():

@@ -31,13 +31,15 @@ def _run(mf, net, x):
 
 
 def to_tensor(pixels):
-    """HxWx3 uint8 -> 1x3xHxW float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
+    """HxWxC (or HxW gray) uint8 -> 1xCxHxW float in [0, 1]."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
 
 
 @torch.no_grad()
 def scaled_latents(mf, pixels, quality):
-    """gain * y - offset (M x h x w float tensor) of an HxWx3 uint8 image: what encode rounds."""
+    """gain * y - offset (M x h x w float tensor) of an HxWxC uint8 image: what encode rounds."""
     x = to_tensor(pixels)
     h, w = x.shape[2:]
     s = mf.stride
@@ -49,19 +51,19 @@ def scaled_latents(mf, pixels, quality):
 
 
 def encode(mf, pixels, quality):
-    """Latent symbols (M x h x w int32 numpy) of an HxWx3 uint8 image."""
+    """Latent symbols (M x h x w int32 numpy) of an HxWxC uint8 image."""
     return torch.round(scaled_latents(mf, pixels, quality)).to(torch.int32).numpy()
 
 
 @torch.no_grad()
 def decode(mf, symbols, quality, height, width):
-    """HxWx3 uint8 image from latent symbols."""
+    """HxWx3 (colour model) or HxW (gray model) uint8 image from latent symbols."""
     k = torch.from_numpy(symbols).float()
     inv = torch.from_numpy(mf.rates[quality, 1]).view(-1, 1, 1)
     offset = torch.from_numpy(mf.rates[quality, 2]).view(-1, 1, 1)
     x = _run(mf, 1, ((k + offset) * inv).unsqueeze(0))[0, :, :height, :width]
-    v = torch.floor(x.clamp(0, 1) * 255 + 0.5)
-    return v.permute(1, 2, 0).to(torch.uint8).numpy()
+    v = torch.floor(x.clamp(0, 1) * 255 + 0.5).permute(1, 2, 0).to(torch.uint8).numpy()
+    return v[:, :, 0] if v.shape[2] == 1 else v
 
 
 def code_length_bits(mf, symbols, quality):

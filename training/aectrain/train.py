@@ -19,8 +19,8 @@ import time
 import torch
 
 from . import modelfile
-from .data import PatchSource, load_eval_images
-from .model import DEFAULT_LAMBDAS, AecModel, rate_bits
+from .data import load_eval_images, make_source
+from .model import DEFAULT_LAMBDAS, AecModel, default_analysis, rate_bits
 
 
 def parse_args(argv=None):
@@ -36,6 +36,14 @@ def parse_args(argv=None):
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--n", type=int, default=128, help="transform channels")
     p.add_argument("--m", type=int, default=192, help="latent channels")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=3, help="image channels: 3 colour, 1 gray")
+    p.add_argument("--analysis", type=parse_spec, default=None,
+                   help="analysis layers cout:kernel:stride,... (default: four 5x5 stride-2 layers, N..N,M);"
+                        " the strides multiply to the total stride, a power of two")
+    p.add_argument("--exclude-label", type=int, default=None,
+                   help="leave this class of an IDX dataset out of training (the anomaly test)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="IDX datasets: keep the last N training images out of training and evaluate on them")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     p.add_argument("--lr-min", type=float, default=1e-5, help="learning rate at the end of the cosine decay")
     p.add_argument("--cycle-start", type=int, default=0,
@@ -62,6 +70,17 @@ def parse_args(argv=None):
 
 # Batches with a non-finite loss or gradient that a run skips before it gives up.
 MAX_SKIPPED = 20
+
+
+def parse_spec(text):
+    """'128:5:2,192:5:2,...' -> ((128, 5, 2), (192, 5, 2), ...): cout:kernel:stride per convolution."""
+    try:
+        spec = tuple(tuple(int(v) for v in item.split(":")) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("layers are cout:kernel:stride, comma-separated")
+    if any(len(l) != 3 or l[0] < 1 or l[1] % 2 == 0 or l[2] not in (1, 2) for l in spec):
+        raise argparse.ArgumentTypeError("each layer is cout:kernel:stride, odd kernel, stride 1 or 2")
+    return spec
 
 
 def parse_lambdas(text):
@@ -138,29 +157,32 @@ def psnr(mse):
 
 @torch.no_grad()
 def evaluate(model, images, device):
-    """Ideal code length (bits of the rounded latents under the discrete prior) and PSNR."""
+    """Ideal code length (bits of the rounded latents under the discrete prior) and PSNR, per image
+    (a tensor of several images counts each)."""
     model.eval()
     k = model.lambdas.shape[0]
+    s = model.stride
     rows = []
     for i in range(k):
         bpp_sum = psnr_sum = 0.0
+        count = 0
         for x in images:
             x = x.to(device)
             h, w = x.shape[2:]
-            ph, pw = (-h) % 16, (-w) % 16
-            xp = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
-            t = torch.full((1,), float(i), device=device)
+            xp = torch.nn.functional.pad(x, (0, (-w) % s, 0, (-h) % s), mode="replicate")
+            t = torch.full((x.shape[0],), float(i), device=device)
             gain, inv_gain = model.gains_at(t)
-            g = gain.view(1, -1, 1, 1)
+            g = gain.view(x.shape[0], -1, 1, 1)
             y = model.g_a(xp) * g
             mu = model.prior.medians.view(1, -1, 1, 1) * g
             q = torch.round(y - mu)
             lik = model.prior.bin_likelihood(q, g)
-            x_hat = model.g_s((q + mu) * inv_gain.view(1, -1, 1, 1))[:, :, :h, :w].clamp(0, 1)
+            x_hat = model.g_s((q + mu) * inv_gain.view(x.shape[0], -1, 1, 1))[:, :, :h, :w].clamp(0, 1)
             x_hat = torch.round(x_hat * 255) / 255
             bpp_sum += float(rate_bits(lik).sum()) / (h * w)
-            psnr_sum += psnr(float(torch.mean((x_hat - x) ** 2)))
-        rows.append((i, float(model.lambdas[i]), bpp_sum / len(images), psnr_sum / len(images)))
+            psnr_sum += sum(psnr(float(v)) for v in torch.mean((x_hat - x) ** 2, dim=(1, 2, 3)))
+            count += x.shape[0]
+        rows.append((i, float(model.lambdas[i]), bpp_sum / count, psnr_sum / count))
     model.train()
     return rows
 
@@ -231,7 +253,8 @@ class Batches:
                 ds, batch_size=None, num_workers=args.workers, worker_init_fn=_PatchStream.init_worker,
                 persistent_workers=True, prefetch_factor=4))
         else:
-            self.source = PatchSource(args.data, args.patch, seed=args.seed + int(time.time()))
+            self.source = make_source(args.data, args.patch, args.seed + int(time.time()), args.channels,
+                                      args.exclude_label, args.holdout)
 
     def next(self):
         if self.args.workers > 0:
@@ -248,7 +271,9 @@ class _PatchStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         ds = info.dataset
         torch.set_num_threads(1)
-        ds.source = PatchSource(ds.args.data, ds.args.patch, seed=ds.args.seed * 1000 + wid + int(time.time()))
+        a = ds.args
+        ds.source = make_source(a.data, a.patch, a.seed * 1000 + wid + int(time.time()), a.channels,
+                                a.exclude_label, a.holdout)
 
     def __iter__(self):
         while True:
@@ -269,7 +294,8 @@ def main(argv=None):
 
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     # channels_last: 7% faster steps with Debian torch's oneDNN convolutions on this machine.
-    model = AecModel(args.n, args.m, args.lambdas).to(device, memory_format=torch.channels_last)
+    analysis = args.analysis or default_analysis(args.n, args.m)
+    model = AecModel(args.n, args.m, args.lambdas, analysis, args.channels).to(device, memory_format=torch.channels_last)
     model.bf16 = args.precision == "bf16"
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
@@ -294,17 +320,20 @@ def main(argv=None):
     print("training on %s in %s" % (device, args.precision), flush=True)
 
     batches = Batches(args)
-    evals = load_eval_images(args.eval_images)
+    evals = load_eval_images(args.eval_images, args.channels)
+    held = getattr(getattr(batches, "source", None), "holdout", None)
+    if held is not None and len(held):
+        evals.append(torch.from_numpy(held.copy()).unsqueeze(1).float().div_(255.0))
     k = model.lambdas.shape[0]
     started = time.time()
     window = []
     skipped = 0
 
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                     "n": args.n, "m": args.m}, ckpt_path)
+        shape = {"n": args.n, "m": args.m, "channels": args.channels, "analysis": analysis}
+        save_atomic(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=step, **shape), ckpt_path)
         if args.weights_out:
-            save_atomic({"model": model.state_dict(), "step": step, "n": args.n, "m": args.m}, args.weights_out)
+            save_atomic(dict(model=model.state_dict(), step=step, **shape), args.weights_out)
 
     while step < args.steps:
         lr = learning_rate(args, step)
