@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_gray.sh: aec-encode and aec-decode with gray models (one image channel, built by
 # tests/write_model with total stride 4 and 8): gray and gray+alpha round trips keep size and
-# channels, refinement and effort run, color input is refused with its own message and no output.
+# channels, refinement and effort run, color input is refused with its own message and no output;
+# the shipped Fashion-MNIST model codes test images smaller than PNG at 29 dB or more.
 # Run by make check, which passes top_srcdir and top_builddir; exit 0 pass, 1 fail, 77 skip.
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
@@ -54,6 +55,22 @@ check "RGB input: the message says why" \
 check "RGB input: no output file" test ! -e "$tmp/rgb.aec"
 "$enc" --model "$tmp/gray4.aecm" -o "$tmp/rgba.aec" "$images/rgba-61x45.png" 2>/dev/null
 check "RGBA input for a gray model exits 1" test $? -eq 1
+
+# The shipped Fashion-MNIST model (--model fashion, found by name in the source tree's models/) on
+# four images of the test split it never trained on: at quality 30 each file is smaller than the
+# image's PNG and decodes at 29 dB or more (its score line's PSNR is aec-decode's, tests/cli_score.sh).
+if [ -f "$srcdir_abs/models/fashion.aecm" ]; then
+    for png in "$images"/fashion-test-*.png; do
+        name=$(basename "$png" .png)
+        line=$("$enc" --model fashion -q 30 --score -o "$tmp/$name.aec" "$png" 2>"$tmp/last.err")
+        psnr=$(printf '%s\n' "$line" | tr '\t' '\n' | sed -n 's/^psnr=//p')
+        check "$name with the Fashion-MNIST model: smaller than its PNG" \
+            test "$(wc -c <"$tmp/$name.aec")" -lt "$(wc -c <"$png")"
+        check "$name with the Fashion-MNIST model: $psnr dB >= 29" awk -v p="$psnr" 'BEGIN { exit !(p >= 29) }'
+    done
+else
+    echo "SKIP: models/fashion.aecm is missing"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -42,6 +42,14 @@ for name in rgb-31x17 rgba-61x45; do
         cp "$tmp/$name.aec" "$tmp/$name" || { fail "the installed aec-encode and aec-decode"; exit 1; }
 done
 
+# ---- the Fashion-MNIST model, installed beside the default one and loaded by name; aec-decode, on the
+# default model, finds the installed model the file names
+check "the Fashion-MNIST model is installed beside the default one" test -f "$pkgdatadir/fashion.aecm"
+check "aec-encode --model fashion, then aec-decode with no --model: a 28x28 gray image" \
+    sh -c '"$1" --quiet --model fashion -o "$2/fashion.aec" "$3" && "$4" --quiet --format pam -o "$2/fashion.pam" \
+        "$2/fashion.aec" && grep -aq "^DEPTH 1$" "$2/fashion.pam"' - "$enc" "$tmp" \
+    "$srcdir_abs/testimages/fashion-test-0.png" "$dec"
+
 # ---- file(1) with the installed magic
 if have file; then
     check "file -m aec.magic names the format and size" \
