@@ -31,7 +31,7 @@ from . import modelfile
 from .export import psnr_checks
 from .data import PatchSource, list_images, load_eval_images
 from .model import GDN, analysis_spec, build_analysis, rate_bits
-from .train import append_csv, finite_step, learning_rate, log_step, parse_spec, psnr, save_atomic, stratified_rates
+from .train import finite_step, learning_rate, log_eval, log_step, parse_spec, psnr, save_atomic, stratified_rates
 
 
 def parse_args(argv=None):
@@ -282,7 +282,7 @@ def main(argv=None):
         save_atomic({"g_a": g_a.state_dict(), "optimizer": opt.state_dict(), "step": step, "spec": spec}, ckpt_path)
 
     if step == 0 and evals:
-        log_eval(args, evaluate(net, evals, device), step)
+        log_eval(args.run, evaluate(net, evals, device), step)
     started = time.time()
     window, skipped = [], 0
     while step < args.steps:
@@ -307,18 +307,11 @@ def main(argv=None):
         if step % args.save_every == 0 or step == args.steps:
             checkpoint()
         if evals and (step % args.eval_every == 0 or step == args.steps):
-            log_eval(args, evaluate(net, evals, device), step)
+            log_eval(args.run, evaluate(net, evals, device), step)
         if args.max_minutes and time.time() - started > args.max_minutes * 60:
             checkpoint()
             print("stopping after %.1f minutes at step %d" % (args.max_minutes, step), flush=True)
             break
-
-
-def log_eval(args, rows, step):
-    for i, lam, b, p in rows:
-        append_csv(os.path.join(args.run, "eval.csv"), ["step", "rate_index", "lambda", "bpp", "psnr"],
-                   [step, i, lam, "%.4f" % b, "%.3f" % p])
-        print("  eval step %d rate %d: %.4f bpp  %.2f dB" % (step, i, b, p), flush=True)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,14 @@ def log_step(run, window, step, seconds, lr, loss, bpp, mse):
     print("step %d  %.0fs  lr %.2e  loss %.4f  bpp %.4f  psnr %.2f" % (step, seconds, lr, l, b, psnr(m)), flush=True)
 
 
+def log_eval(run, rows, step):
+    """Writes evaluate()'s rows to RUN/eval.csv and the console."""
+    for i, lam, b, p in rows:
+        append_csv(os.path.join(run, "eval.csv"), ["step", "rate_index", "lambda", "bpp", "psnr"],
+                   [step, i, lam, "%.4f" % b, "%.3f" % p])
+        print("  eval step %d rate %d: %.4f bpp  %.2f dB" % (step, i, b, p), flush=True)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -363,10 +371,7 @@ def main(argv=None):
         if step % args.save_every == 0 or step == args.steps:
             checkpoint()
         if evals and (step % args.eval_every == 0 or step == args.steps):
-            for i, lam_i, b, p in evaluate(model, evals, device):
-                append_csv(os.path.join(args.run, "eval.csv"), ["step", "rate_index", "lambda", "bpp", "psnr"],
-                           [step, i, lam_i, "%.4f" % b, "%.3f" % p])
-                print("  eval step %d rate %d: %.4f bpp  %.2f dB" % (step, i, b, p), flush=True)
+            log_eval(args.run, evaluate(model, evals, device), step)
         if args.max_minutes and time.time() - started > args.max_minutes * 60:
             checkpoint()
             print("stopping after %.1f minutes at step %d" % (args.max_minutes, step), flush=True)
