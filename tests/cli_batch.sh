@@ -11,18 +11,6 @@ export AECIMG_MODEL
 require_tools "$enc" "$dec" "$mut"
 make_tmp batch
 
-# status_is WANT COMMAND...: COMMAND exits WANT; its stderr is in $tmp/err.
-status_is() {
-    si_want=$1
-    shift
-    "$@" >/dev/null 2>"$tmp/err"
-    si_got=$?
-    [ "$si_got" -eq "$si_want" ] && return 0
-    echo "  exit status $si_got, expected $si_want: $*"
-    sed 's/^/  | /' "$tmp/err"
-    return 1
-}
-
 no_temp_files() { [ -z "$(find "$1" -name '.*' ! -name . ! -name .hidden.pam)" ]; }
 listing() { (cd "$1" && find . | LC_ALL=C sort | tr '\n' ' '); }
 

@@ -43,6 +43,18 @@ check() {
     if "$@"; then pass "$check_what"; else fail "$check_what"; fi
 }
 
+# status_is WANT COMMAND...: COMMAND exits WANT; its stderr is in $tmp/err.
+status_is() {
+    si_want=$1
+    shift
+    "$@" >/dev/null 2>"$tmp/err"
+    si_got=$?
+    [ "$si_got" -eq "$si_want" ] && return 0
+    echo "  exit status $si_got, expected $si_want: $*"
+    sed 's/^/  | /' "$tmp/err"
+    return 1
+}
+
 # make_bench_page DIR: aec-bench --html DIR with the tiny model on two small images made by aecmut
 # (one gray; the colour one named with characters HTML must escape), every lossy codec that is
 # built in, two qualities each, at 1.5 bpp.  Sets page_codecs (the lossy codecs shown) and

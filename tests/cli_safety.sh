@@ -9,18 +9,6 @@ export AECIMG_MODEL
 require_tools "$enc" "$dec" "$mut"
 make_tmp safety
 
-# status_is WANT COMMAND...: COMMAND exits WANT; its stderr is in $tmp/err.
-status_is() {
-    si_want=$1
-    shift
-    "$@" >/dev/null 2>"$tmp/err"
-    si_got=$?
-    [ "$si_got" -eq "$si_want" ] && return 0
-    echo "  exit status $si_got, expected $si_want: $*"
-    sed 's/^/  | /' "$tmp/err"
-    return 1
-}
-
 # refused DIR FILE ORIG COMMAND...: exit 1, one error line, FILE still equal to ORIG, and DIR
 # holding what it held before (no temporary file).
 refused() {

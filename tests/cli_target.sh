@@ -15,18 +15,6 @@ if [ ! -r "$AECIMG_MODEL" ]; then
 fi
 make_tmp target
 
-# status_is WANT COMMAND...: COMMAND exits WANT; its stderr is in $tmp/err.
-status_is() {
-    si_want=$1
-    shift
-    "$@" >/dev/null 2>"$tmp/err"
-    si_got=$?
-    [ "$si_got" -eq "$si_want" ] && return 0
-    echo "  exit status $si_got, expected $si_want: $*"
-    sed 's/^/  | /' "$tmp/err"
-    return 1
-}
-
 file_size() { wc -c <"$1" | tr -d ' '; }
 # The summary's "q N".
 summary_q() { sed -n 's/.* bpp), q \([0-9]*\), effort .*/\1/p' "$tmp/err"; }
