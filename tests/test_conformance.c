@@ -14,6 +14,7 @@
 #include <aecimg/aecimg.h>
 
 #include "sha256.h"
+#include "error_names.h"
 
 typedef struct Entry {
     char file[256], expect[64], width[16], height[16], channels[16], pixels[80], pixels_bf16[80], icc[80];
@@ -82,32 +83,10 @@ static size_t load_manifest(Entry **entries)
 
 static int error_code(const char *name)
 {
-    static const struct {
-        const char *name;
-        int code;
-    } codes[] = {
-        {"AECIMG_ERR_INVALID_ARGUMENT", AECIMG_ERR_INVALID_ARGUMENT},
-        {"AECIMG_ERR_NO_MEMORY", AECIMG_ERR_NO_MEMORY},
-        {"AECIMG_ERR_IO", AECIMG_ERR_IO},
-        {"AECIMG_ERR_BAD_MAGIC", AECIMG_ERR_BAD_MAGIC},
-        {"AECIMG_ERR_UNSUPPORTED_VERSION", AECIMG_ERR_UNSUPPORTED_VERSION},
-        {"AECIMG_ERR_TRUNCATED", AECIMG_ERR_TRUNCATED},
-        {"AECIMG_ERR_CRC_MISMATCH", AECIMG_ERR_CRC_MISMATCH},
-        {"AECIMG_ERR_CORRUPT", AECIMG_ERR_CORRUPT},
-        {"AECIMG_ERR_UNKNOWN_CRITICAL_CHUNK", AECIMG_ERR_UNKNOWN_CRITICAL_CHUNK},
-        {"AECIMG_ERR_TOO_LARGE", AECIMG_ERR_TOO_LARGE},
-        {"AECIMG_ERR_MODEL_MISMATCH", AECIMG_ERR_MODEL_MISMATCH},
-        {"AECIMG_ERR_MODEL_INVALID", AECIMG_ERR_MODEL_INVALID},
-        {"AECIMG_ERR_MODEL_NOT_FOUND", AECIMG_ERR_MODEL_NOT_FOUND},
-        {"AECIMG_ERR_ENTROPY", AECIMG_ERR_ENTROPY},
-        {"AECIMG_ERR_UNSUPPORTED", AECIMG_ERR_UNSUPPORTED},
-        {"AECIMG_ERR_INTERNAL", AECIMG_ERR_INTERNAL},
-    };
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (strcmp(name, codes[i].name) == 0)
-            return codes[i].code;
-    fail_msg("unknown error name %s in MANIFEST", name);
-    return 0;
+    int code = error_code_by_name(name);
+    if (!code)
+        fail_msg("unknown error name %s in MANIFEST", name);
+    return code;
 }
 
 static void hex_sha256(const uint8_t *data, size_t size, char out[65])

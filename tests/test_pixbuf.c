@@ -21,6 +21,7 @@
 #include <aecimg/aecimg.h>
 
 #include "imageio/imageio.h"
+#include "error_names.h"
 
 /* Signature and a version-1 AHDR: what the loader needs to announce the size (the compact form has it
  * in its first 13 bytes, but the loader looks once this much is in, whatever the form). */
@@ -89,26 +90,10 @@ static size_t load_manifest(Entry **entries)
 
 static int error_code(const char *name)
 {
-    static const struct {
-        const char *name;
-        int code;
-    } codes[] = {
-        {"AECIMG_ERR_BAD_MAGIC", AECIMG_ERR_BAD_MAGIC},
-        {"AECIMG_ERR_UNSUPPORTED_VERSION", AECIMG_ERR_UNSUPPORTED_VERSION},
-        {"AECIMG_ERR_TRUNCATED", AECIMG_ERR_TRUNCATED},
-        {"AECIMG_ERR_CRC_MISMATCH", AECIMG_ERR_CRC_MISMATCH},
-        {"AECIMG_ERR_CORRUPT", AECIMG_ERR_CORRUPT},
-        {"AECIMG_ERR_UNKNOWN_CRITICAL_CHUNK", AECIMG_ERR_UNKNOWN_CRITICAL_CHUNK},
-        {"AECIMG_ERR_TOO_LARGE", AECIMG_ERR_TOO_LARGE},
-        {"AECIMG_ERR_MODEL_MISMATCH", AECIMG_ERR_MODEL_MISMATCH},
-        {"AECIMG_ERR_ENTROPY", AECIMG_ERR_ENTROPY},
-        {"AECIMG_ERR_UNSUPPORTED", AECIMG_ERR_UNSUPPORTED},
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(codes); i++)
-        if (strcmp(name, codes[i].name) == 0)
-            return codes[i].code;
-    fail_msg("error %s of MANIFEST is not in this test's table", name);
-    return 0;
+    int code = error_code_by_name(name);
+    if (!code)
+        fail_msg("unknown error name %s in MANIFEST", name);
+    return code;
 }
 
 static void on_size_prepared(GdkPixbufLoader *loader, int width, int height, Trace *t)
