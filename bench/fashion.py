@@ -182,11 +182,12 @@ def main():
     write_pngs(test, test_dir)
 
     rows = []  # codec, setting, mean bytes, mean PSNR
-    aec_points, per_quality = [], {}
+    aec_points, per_quality, per_image = [], {}, {}
     for q in (int(v) for v in args.qualities.split(",")):
         b, ps, sizes, mses = aec_point(tools, args.model, q, test, test_dir, os.path.join(work, "aec"), args.jobs)
         aec_points.append((b, ps))
         per_quality[q] = (b, ps)
+        per_image[q] = (sizes, mses)
         rows.append(("aec", "q%d" % q, b, ps))
         print("aec q%d: %.1f bytes, %.2f dB" % (q, b, ps), flush=True)
     png = float(np.mean([len(encode_png(a)) for a in test]))
@@ -225,6 +226,8 @@ def main():
     cq = args.class_quality
     if cq is None:
         cq = min((q for q, (b, ps) in per_quality.items() if ps >= 30), default=max(per_quality))
+    if cq not in per_quality:
+        raise SystemExit("--class-quality %d must be one of --qualities" % cq)
     train_dir = os.path.join(work, "train")
     write_pngs(train, train_dir)
     aec_encode_folder(tools, args.model, cq, train_dir, os.path.join(work, "train-aec"), args.jobs)
@@ -245,8 +248,7 @@ def main():
         positive = test_y == args.anomaly_label
         _, _, sizes, mses = aec_point(tools, args.anomaly_model, cq, test, test_dir, os.path.join(work, "anom"),
                                       args.jobs)
-        _, _, full_sizes, full_mses = aec_point(tools, args.model, cq, test, test_dir, os.path.join(work, "aec2"),
-                                                args.jobs)
+        full_sizes, full_mses = per_image[cq]
         lines += ["", "## Anomaly scores", "",
                   "`%s` was trained without class %d (%s); the test images of that class are the anomalies "
                   "(%d of %d).  Scores at quality %d: the file's bytes, and the squared error of `aec-decode`'s "
