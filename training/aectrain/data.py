@@ -36,7 +36,6 @@ def list_images(roots):
 class PatchSource:
     def __init__(self, roots, patch=128, min_scale=0.6, max_scale=0.9, seed=0, channels=3):
         self.patch = patch
-        self.channels = channels
         self.min_scale, self.max_scale = min_scale, max_scale
         self.rng = random.Random(seed)
         self.images = []
@@ -128,11 +127,7 @@ class ArraySource:
         # The last `holdout` images are kept out of training, for the periodic evaluation.
         self.images = images[:len(images) - holdout]
         self.holdout = images[len(images) - holdout:]
-        self.channels = 1
         self.rng = np.random.default_rng(seed)
-
-    def __len__(self):
-        return len(self.images)
 
     def batch(self, n):
         idx = self.rng.integers(0, len(self.images), n)
