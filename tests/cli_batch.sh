@@ -183,7 +183,9 @@ fi
 if command -v parallel >/dev/null 2>&1 && command -v rsync >/dev/null 2>&1 &&
     parallel --will-cite --version 2>/dev/null | grep -q 'GNU parallel'; then
     # fakessh HOST COMMAND...: ssh to a host whose home is $tmp/hosts/HOST: the words of COMMAND
-    # joined by spaces and run by a shell there, as ssh does.
+    # joined by spaces and run by a shell there, as ssh does.  sshd sets SHELL to the login shell,
+    # and parallel's remote worker runs the job with $SHELL: without it (CI's environment has no
+    # SHELL) the job silently never runs.
     cat >"$tmp/fakessh" <<'EOF'
 #!/bin/sh
 while [ $# -gt 0 ]; do
@@ -196,7 +198,7 @@ done
 host=$1
 shift
 [ "$1" = -- ] && shift
-mkdir -p "$FAKE_HOSTS/$host" && cd "$FAKE_HOSTS/$host" && HOME=$FAKE_HOSTS/$host exec sh -c "$*"
+mkdir -p "$FAKE_HOSTS/$host" && cd "$FAKE_HOSTS/$host" && HOME=$FAKE_HOSTS/$host SHELL=/bin/sh exec sh -c "$*"
 EOF
     chmod +x "$tmp/fakessh"
     mkdir -p "$tmp/hosts" "$tmp/photos/sub"
