@@ -41,7 +41,10 @@ struct AecimgContext {
     ModelFile model;
     NnKernels kernels;
     Transform analysis, synthesis;
-    RefineNet refine; /* the synthesis's backward pass, built when an encode first refines */
+    /* Built when an encode first refines: the synthesis in bfloat16 wherever the CPU has it
+     * (network_build_fast: refinement only needs its direction) and its backward pass. */
+    Network refine_synthesis;
+    RefineNet refine;
     int refine_ready;
     NetWorkspace work;
     int threads;
@@ -184,6 +187,7 @@ static int open_model(AecimgContext *c)
 static void release_model(AecimgContext *c)
 {
     refine_net_free(&c->refine);
+    network_free(&c->refine_synthesis);
     c->refine_ready = 0;
     network_free(&c->analysis.net);
     network_free(&c->synthesis.net);
@@ -411,8 +415,13 @@ static int refine_ready(AecimgContext *c)
 {
     if (c->refine_ready)
         return 0;
-    FORWARD_IF_ERROR(transform_ready(c, &c->synthesis, MODEL_NET_SYNTHESIS));
-    FORWARD_IF_ERROR(refine_net_build(&c->refine, &c->synthesis.net, c->threads));
+    FORWARD_IF_ERROR(
+        network_build_fast(&c->refine_synthesis, &c->model, MODEL_NET_SYNTHESIS, &c->kernels, c->threads));
+    int err = refine_net_build(&c->refine, &c->refine_synthesis, c->threads);
+    if (err < 0) {
+        network_free(&c->refine_synthesis);
+        return err;
+    }
     c->refine_ready = 1;
     return 0;
 }

@@ -19,7 +19,8 @@ static int winograd_shape(const ModelLayer *l)
  * made at a lower resolution is spread by every layer after it, so of the inner convolutions that run
  * as Winograd only the last keeps bfloat16: on Kodak at quality 100 each of the model's two inner
  * Winograd convolutions costs about 0.008 dB in bfloat16, against 0.02 dB allowed in all. */
-static int bf16_allowed(const ModelFile *m, uint32_t net, uint32_t i)
+/* With `fast` (network_build_fast), every convolution but the last may. */
+static int bf16_allowed(const ModelFile *m, uint32_t net, uint32_t i, int fast)
 {
     int before = 0, after = 0, winograd_after = 0;
     for (uint32_t j = 0; j < m->layer_count; j++)
@@ -31,7 +32,7 @@ static int bf16_allowed(const ModelFile *m, uint32_t net, uint32_t i)
         if (m->layers[j].net == net && m->layers[j].op == MODEL_OP_CONV && ++seen < (uint32_t)after)
             winograd_after |= winograd_shape(&m->layers[j]);
     const int winograd = m->layers[i].op == MODEL_OP_CONV && winograd_shape(&m->layers[i]);
-    return before > 0 && after > 0 && !(winograd && winograd_after);
+    return after > 0 && (fast || (before > 0 && !(winograd && winograd_after)));
 }
 
 /* Whether the next layer of network `net` after layer i is a pixel shuffle. */
@@ -43,7 +44,8 @@ static int shuffle_follows(const ModelFile *m, uint32_t net, uint32_t i)
     return 0;
 }
 
-int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads)
+/* fast: network_build_fast's precision. */
+static int build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int fast, int threads)
 {
     memset(n, 0, sizeof *n);
     n->kernels = k;
@@ -59,12 +61,13 @@ int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels 
         if (ml->op == MODEL_OP_CONV) {
             l->conv = (NnConv){.cin = (int)ml->p[0], .cout = (int)ml->p[1], .k = (int)ml->p[2],
                                .stride = (int)ml->p[3], .weight = ml->t[0]->data, .bias = ml->t[1]->data,
-                               .winograd_ok = 1, .bf16_ok = bf16_allowed(m, net, i),
+                               .winograd_ok = 1, .bf16_ok = bf16_allowed(m, net, i, fast),
                                .shuffle_ok = shuffle_follows(m, net, i)};
             err = nn_conv_prepare(k, &l->conv, threads);
         } else if (ml->op == MODEL_OP_GDN || ml->op == MODEL_OP_IGDN) {
             l->gdn = (NnGdn){.channels = (int)ml->p[0], .inverse = ml->op == MODEL_OP_IGDN,
-                             .beta = ml->t[0]->data, .gamma = ml->t[1]->data, .bf16_ok = bf16_allowed(m, net, i)};
+                             .beta = ml->t[0]->data, .gamma = ml->t[1]->data,
+                             .bf16_ok = bf16_allowed(m, net, i, fast)};
             err = nn_gdn_prepare(k, &l->gdn);
         } else if (ml->op == MODEL_OP_PIXEL_SHUFFLE && n->layer_count > 1) {
             const NetLayer *before = &n->layers[n->layer_count - 2];
@@ -76,6 +79,16 @@ int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels 
         }
     }
     return 0;
+}
+
+int network_build(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads)
+{
+    return build(n, m, net, k, 0, threads);
+}
+
+int network_build_fast(Network *n, const ModelFile *m, uint32_t net, const NnKernels *k, int threads)
+{
+    return build(n, m, net, k, 1, threads);
 }
 
 void network_free(Network *n)

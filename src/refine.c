@@ -34,7 +34,7 @@
 /* With the ctx stage's rate, the classes and counts follow the symbols every this many iterations. */
 #define REFINE_CONTEXT_EVERY 5
 /* Pixels per block of the inverse-GDN backward pass's matrix products. */
-#define REFINE_GDN_ROWS 64
+#define REFINE_GDN_ROWS 128
 
 /* ------------------------------------------------------------------ the backward network */
 
@@ -139,17 +139,21 @@ typedef struct Shape {
 typedef struct RefineWork {
     Shape shape[MODEL_MAX_LAYERS + 1]; /* the input of layer i; [layer_count] the output */
     float *saved[MODEL_MAX_LAYERS];    /* the input of every inverse GDN, kept for the backward pass */
+    float *root[MODEL_MAX_LAYERS];     /* and its sqrt(beta + gamma x^2), which both passes need */
     float *buf[2];                     /* ping-pong, forward then backward */
-    float *scratch;                    /* per thread: 4 blocks of REFINE_GDN_ROWS x (widest GDN + 1) */
+    float *scratch;                    /* per thread: 3 blocks of REFINE_GDN_ROWS x (widest GDN + 1) */
     size_t latents;                    /* h * w * M */
     float *z, *adam_m, *adam_v;        /* symbol-domain latents and Adam's moments */
     float *dw, *dbits;                 /* per latent: d(soft choice)/dz, and bits(ceil) - bits(floor) */
     /* The rate model: per channel, `classes` tables of count + 1 entries (escape last), each entry
      * weighing its frequency plus `increment` per symbol of the tile in it (ctx's adaptation). */
     uint32_t classes;                  /* 1: the static tables; ENTROPY_CTX_CLASSES: ctx's classes */
-    size_t *table_at;                  /* per channel: where its tables start in weight and count */
+    size_t *table_at;                  /* per channel: where its tables start in bits and count */
     uint32_t *count;                   /* per entry: the tile's symbols in it at the last refresh */
-    float *weight;                     /* per entry: frequency + increment * count */
+    /* Per entry, with w = frequency + increment * count: -log2(w), and -log2(w - increment), the cost
+     * for a latent whose own symbol is counted in the entry.  Kept from refresh to refresh so that the
+     * relaxation, which asks two costs of every latent in every iteration, only looks them up. */
+    float *bits, *bits_own;
     float increment;
     int32_t *symbol;                   /* per latent: its symbol at the last refresh */
     uint8_t *cls;                      /* per latent: its class at the last refresh */
@@ -157,8 +161,10 @@ typedef struct RefineWork {
 
 static void work_free(RefineWork *wk, uint32_t layers)
 {
-    for (uint32_t i = 0; i < layers; i++)
+    for (uint32_t i = 0; i < layers; i++) {
         nn_free_packed(wk->saved[i]);
+        nn_free_packed(wk->root[i]);
+    }
     nn_free_packed(wk->buf[0]);
     nn_free_packed(wk->buf[1]);
     nn_free_packed(wk->scratch);
@@ -169,7 +175,8 @@ static void work_free(RefineWork *wk, uint32_t layers)
     nn_free_packed(wk->dbits);
     free(wk->table_at);
     free(wk->count);
-    nn_free_packed(wk->weight);
+    nn_free_packed(wk->bits);
+    nn_free_packed(wk->bits_own);
     free(wk->symbol);
     free(wk->cls);
 }
@@ -204,12 +211,13 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
             s = (Shape){s.h * 2, s.w * 2, s.c / 4};
         } else {
             wk->saved[i] = alloc_floats(size, &ok);
+            wk->root[i] = alloc_floats(size, &ok);
             widest_gdn = s.c > widest_gdn ? s.c : widest_gdn;
         }
     }
     wk->buf[0] = alloc_floats(largest, &ok);
     wk->buf[1] = alloc_floats(largest, &ok);
-    wk->scratch = alloc_floats(mul_size((size_t)threads * 4 * REFINE_GDN_ROWS, (size_t)widest_gdn + 1, &ok), &ok);
+    wk->scratch = alloc_floats(mul_size((size_t)threads * 3 * REFINE_GDN_ROWS, (size_t)widest_gdn + 1, &ok), &ok);
     wk->latents = (size_t)h * w * m->latent_channels;
     wk->z = alloc_floats(wk->latents, &ok);
     wk->adam_m = alloc_floats(wk->latents, &ok);
@@ -220,7 +228,8 @@ static int work_alloc(RefineWork *wk, const Network *n, const ModelFile *m, int 
     size_t entries = 0;
     for (uint32_t c = 0; c < m->latent_channels; c++)
         entries += (size_t)wk->classes * (model_cdf(m, q, (int)c)->count + 1);
-    wk->weight = alloc_floats(entries, &ok);
+    wk->bits = alloc_floats(entries, &ok);
+    wk->bits_own = alloc_floats(entries, &ok);
     wk->table_at = ok ? calloc(m->latent_channels, sizeof(size_t)) : NULL;
     wk->count = ok ? calloc(entries, sizeof(uint32_t)) : NULL;
     wk->symbol = ok ? calloc(wk->latents ? wk->latents : 1, sizeof(int32_t)) : NULL;
@@ -238,17 +247,22 @@ typedef struct Quality {
     float lambda;
 } Quality;
 
-/* Every entry's weight from the tables and the counts. */
-static void fill_weights(RefineWork *wk, const Quality *qa, int m, int threads)
+/* Every entry's costs from the tables and the counts.  An entry nobody's symbol is counted in costs
+ * the same either way (no latent asks for its "own" cost there). */
+static void fill_bits(RefineWork *wk, const Quality *qa, int m, int threads)
 {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < m; c++) {
         const ModelCdf *t = &qa->cdf[c];
-        float *w = wk->weight + wk->table_at[c];
-        const uint32_t *n = wk->count + wk->table_at[c];
-        for (uint32_t k = 0; k < wk->classes; k++, w += t->count + 1, n += t->count + 1)
-            for (uint32_t i = 0; i <= t->count; i++)
-                w[i] = (float)t->freq[i] + wk->increment * (float)n[i];
+        const size_t at = wk->table_at[c];
+        const uint32_t *n = wk->count + at;
+        float *bits = wk->bits + at, *own = wk->bits_own + at;
+        for (uint32_t k = 0; k < wk->classes; k++, n += t->count + 1, bits += t->count + 1, own += t->count + 1)
+            for (uint32_t i = 0; i <= t->count; i++) {
+                const float w = (float)t->freq[i] + wk->increment * (float)n[i];
+                bits[i] = -log2f(w);
+                own[i] = n[i] ? -log2f(w - wk->increment) : bits[i];
+            }
     }
 }
 
@@ -260,7 +274,7 @@ static void rate_init(RefineWork *wk, const ModelFile *mf, const Quality *qa, in
         at += (size_t)wk->classes * (qa->cdf[c].count + 1);
     }
     wk->increment = wk->classes > 1 ? (float)(1u << (mf->precision - ENTROPY_CTX_WEIGHT_SHIFT)) : 0.0f;
-    fill_weights(wk, qa, m, threads);
+    fill_bits(wk, qa, m, threads);
 }
 
 /* The symbol a refined latent is coded as. */
@@ -305,7 +319,7 @@ static void rate_refresh(const RefineTile *t, RefineWork *wk, const Quality *qa,
             n[(size_t)wk->cls[e] * (cdf->count + 1) + table_entry(cdf, wk->symbol[e])]++;
         }
     }
-    fill_weights(wk, qa, m, threads);
+    fill_bits(wk, qa, m, threads);
 }
 
 /* The cost of symbol k (an integer-valued float) for latent e, up to a constant of its table: the
@@ -315,9 +329,8 @@ static float symbol_bits(const RefineWork *wk, const ModelCdf *t, int c, size_t 
 {
     /* The clamp keeps the conversion defined; every symbol beyond it is an escape anyway. */
     const uint32_t i = table_entry(t, (int64_t)fminf(fmaxf(k, -2.0f * QUANT_MAX_SYMBOL), 2.0f * QUANT_MAX_SYMBOL));
-    const float *w = wk->weight + wk->table_at[c] + (size_t)wk->cls[e] * (t->count + 1);
-    const float own = i == table_entry(t, wk->symbol[e]) ? wk->increment : 0.0f;
-    const float bits = -log2f(w[i] - own);
+    const size_t at = wk->table_at[c] + (size_t)wk->cls[e] * (t->count + 1) + i;
+    const float bits = i == table_entry(t, wk->symbol[e]) ? wk->bits_own[at] : wk->bits[at];
     if (i < t->count)
         return bits;
     const double d = (double)k - t->first, dist = d < 0 ? -d : d - t->count + 1;
@@ -334,12 +347,13 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* A logistic sample (the difference of two Gumbel samples) for latent `index` at `iteration`. */
-static float logistic_noise(uint64_t index, int iteration)
+/* A logistic sample (the difference of two Gumbel samples) for latent `index` at the iteration whose
+ * splitmix64(iteration) is `seed`. */
+static float logistic_noise(uint64_t index, uint64_t seed)
 {
-    uint64_t h = splitmix64(splitmix64((uint64_t)iteration) ^ index);
+    uint64_t h = splitmix64(seed ^ index);
     float u = ((float)(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
-    return logf(u) - logf(1.0f - u);
+    return logf(u / (1.0f - u));
 }
 
 /* Draws every latent's soft choice between floor and ceiling at temperature tau, writes the synthesis
@@ -348,6 +362,7 @@ static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m,
                   float *in, int threads)
 {
     const long plane = (long)t->h * t->w;
+    const uint64_t seed = splitmix64((uint64_t)iteration);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long p = 0; p < plane; p++) {
         const uint64_t gy = t->y0 + (uint64_t)(p / t->w), gx = t->x0 + (uint64_t)(p % t->w);
@@ -357,8 +372,9 @@ static void relax(const RefineTile *t, RefineWork *wk, const Quality *qa, int m,
             float d = z - fl;
             const int clamped = d < REFINE_FRACTION_MIN || d > 1.0f - REFINE_FRACTION_MIN;
             d = fminf(fmaxf(d, REFINE_FRACTION_MIN), 1.0f - REFINE_FRACTION_MIN);
-            const float x = (atanhf(d) - atanhf(1.0f - d)) / tau +
-                            logistic_noise(((gy << 16 | gx) * (uint64_t)m + (uint64_t)c), iteration);
+            /* atanh(d) - atanh(1 - d), as one logarithm */
+            const float x = 0.5f * logf((1.0f + d) * d / ((1.0f - d) * (2.0f - d))) / tau +
+                            logistic_noise(((gy << 16 | gx) * (uint64_t)m + (uint64_t)c), seed);
             const float w1 = 1.0f / (1.0f + expf(-x));
             in[e] = (fl + w1 + qa->offset[c]) * qa->inv_gain[c];
             const float datanh = 1.0f / (1.0f - d * d) + 1.0f / (1.0f - (1 - d) * (1 - d));
@@ -378,6 +394,108 @@ static uint32_t next_layer(const Network *n, uint32_t i)
     while (j < n->layer_count && n->layers[j].op == MODEL_OP_PIXEL_SHUFFLE && n->layers[j].fused)
         j++;
     return j;
+}
+
+/* rows x c floats to bfloat16 rows kin apart, the padding column zero. */
+static void to_bf16_rows(const NnKernels *k, const float *src, int c, int rows, uint16_t *dst, int kin)
+{
+    if (kin == c) {
+        k->to_bf16(src, dst, (size_t)rows * c);
+        return;
+    }
+    for (int i = 0; i < rows; i++) {
+        k->to_bf16(src + (size_t)i * c, dst + (size_t)i * kin, (size_t)c);
+        dst[(size_t)i * kin + c] = 0;
+    }
+}
+
+/* out = m in, for `rows` pixels of c channels, m being an inverse GDN's gamma (or its transpose) packed
+ * for the level's GEMM: float32 or bfloat16 products as the layer has them.  a16 holds the bfloat16
+ * copy of `in`, rows kin = c rounded up to even apart. */
+static void gdn_product(const RefineNet *r, uint32_t layer, int transposed, const float *in, int c, int rows,
+                        uint16_t *a16, float *out)
+{
+    const NnKernels *k = r->synthesis->kernels;
+    const int kin = c + (c & 1);
+    if (r->synthesis->layers[layer].gdn.bf16) {
+        to_bf16_rows(k, in, c, rows, a16, kin);
+        k->gemm_bf16(a16, kin, transposed ? r->gamma_t16[layer] : r->gamma16[layer], kin, c, out, c, rows);
+    } else {
+        k->gemm(in, c, transposed ? r->gamma_t[layer] : r->gamma[layer], c, c, out, c, rows);
+    }
+}
+
+/* The calling thread's scratch for the inverse GDN passes: two float blocks of REFINE_GDN_ROWS pixels,
+ * and the bfloat16 copy of one (rows of channels + 1). */
+typedef struct GdnScratch {
+    float *a, *b;
+    uint16_t *a16;
+} GdnScratch;
+
+static GdnScratch gdn_scratch(const RefineWork *wk, int channels)
+{
+    float *a = wk->scratch + (size_t)nn_thread_index() * 3 * REFINE_GDN_ROWS * (channels + 1);
+    float *b = a + (size_t)REFINE_GDN_ROWS * channels;
+    return (GdnScratch){a, b, (uint16_t *)(void *)(b + (size_t)REFINE_GDN_ROWS * channels)};
+}
+
+/* y = x * root with root = sqrt(beta + gamma x^2) per pixel, x the layer's saved input; the root is
+ * kept for the backward pass (which would otherwise compute it again). */
+static void igdn_forward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *y, int threads)
+{
+    const NnGdn *gdn = &r->synthesis->layers[layer].gdn;
+    const Shape s = wk->shape[layer];
+    const int c = s.c;
+    const float *x = wk->saved[layer];
+    float *root = wk->root[layer];
+    const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
+#pragma omp parallel num_threads(threads)
+    {
+        const GdnScratch t = gdn_scratch(wk, c);
+#pragma omp for schedule(static)
+        for (long b = 0; b < blocks; b++) {
+            const long p0 = b * REFINE_GDN_ROWS;
+            const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
+            const size_t n = (size_t)rows * c, at = (size_t)p0 * c;
+#pragma omp simd
+            for (size_t i = 0; i < n; i++)
+                t.a[i] = x[at + i] * x[at + i];
+            gdn_product(r, layer, 1, t.a, c, rows, t.a16, root + at);
+            for (size_t p = at; p < at + n; p += (size_t)c)
+#pragma omp simd
+                for (int ch = 0; ch < c; ch++) {
+                    root[p + ch] = sqrtf(root[p + ch] + gdn->beta[ch]);
+                    y[p + ch] = x[p + ch] * root[p + ch];
+                }
+        }
+    }
+}
+
+/* With s the root and g the output gradient, the input gradient is g_k s_k + x_k sum_i gamma_ik g_i
+ * x_i / s_i.  In place on g. */
+static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *g, int threads)
+{
+    const Shape s = wk->shape[layer];
+    const int c = s.c;
+    const float *x = wk->saved[layer], *root = wk->root[layer];
+    const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
+#pragma omp parallel num_threads(threads)
+    {
+        const GdnScratch t = gdn_scratch(wk, c);
+#pragma omp for schedule(static)
+        for (long b = 0; b < blocks; b++) {
+            const long p0 = b * REFINE_GDN_ROWS;
+            const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
+            const size_t n = (size_t)rows * c, at = (size_t)p0 * c;
+#pragma omp simd
+            for (size_t i = 0; i < n; i++)
+                t.a[i] = g[at + i] * x[at + i] / root[at + i];
+            gdn_product(r, layer, 0, t.a, c, rows, t.a16, t.b);
+#pragma omp simd
+            for (size_t i = 0; i < n; i++)
+                g[at + i] = g[at + i] * root[at + i] + x[at + i] * t.b[i];
+        }
+    }
 }
 
 /* Runs the synthesis on wk->buf[0], keeping every inverse GDN's input: the layer before an inverse GDN
@@ -401,76 +519,13 @@ static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
         } else {
             if (x != wk->saved[i]) /* an inverse GDN first: its input is the synthesis input */
                 memcpy(wk->saved[i], x, (size_t)s.h * s.w * s.c * sizeof(float));
-            nn_gdn(n->kernels, &l->gdn, wk->saved[i], dst, s.h, s.w, threads);
+            igdn_forward(r, i, wk, dst, threads);
         }
         x = dst;
     }
     RETURN_ERROR_IF(x != wk->buf[0] && x != wk->buf[1], AECIMG_ERR_INTERNAL); /* a synthesis ends in a conv */
     *out = x == wk->buf[1];
     return 0;
-}
-
-/* rows x c floats to bfloat16 rows kin apart, the padding column zero. */
-static void to_bf16_rows(const NnKernels *k, const float *src, int c, int rows, uint16_t *dst, int kin)
-{
-    if (kin == c) {
-        k->to_bf16(src, dst, (size_t)rows * c);
-        return;
-    }
-    for (int i = 0; i < rows; i++) {
-        k->to_bf16(src + (size_t)i * c, dst + (size_t)i * kin, (size_t)c);
-        dst[(size_t)i * kin + c] = 0;
-    }
-}
-
-/* y = x * sqrt(beta + gamma x^2) per pixel; with s = that root and g the output gradient, the input
- * gradient is g_k s_k + x_k sum_i gamma_ik g_i x_i / s_i.  In place on g. */
-static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *g, int threads)
-{
-    const NnKernels *k = r->synthesis->kernels;
-    const NnGdn *gdn = &r->synthesis->layers[layer].gdn;
-    const Shape s = wk->shape[layer];
-    const int c = s.c;
-    const float *x = wk->saved[layer];
-    const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
-    const int kin = c + (c & 1);
-#pragma omp parallel num_threads(threads)
-    {
-        float *sq = wk->scratch + (size_t)nn_thread_index() * 4 * REFINE_GDN_ROWS * (c + 1);
-        float *root = sq + (size_t)REFINE_GDN_ROWS * c, *tmp = root + (size_t)REFINE_GDN_ROWS * c;
-        uint16_t *a16 = (uint16_t *)(void *)(tmp + (size_t)REFINE_GDN_ROWS * c); /* rows kin apart */
-#pragma omp for schedule(static)
-        for (long b = 0; b < blocks; b++) {
-            const long p0 = b * REFINE_GDN_ROWS;
-            const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
-            const size_t n = (size_t)rows * c;
-            const float *xb = x + (size_t)p0 * c;
-            float *gb = g + (size_t)p0 * c;
-            for (size_t i = 0; i < n; i++)
-                sq[i] = xb[i] * xb[i];
-            if (gdn->bf16) {
-                to_bf16_rows(k, sq, c, rows, a16, kin);
-                k->gemm_bf16(a16, kin, r->gamma_t16[layer], kin, c, root, c, rows);
-            } else {
-                k->gemm(sq, c, r->gamma_t[layer], c, c, root, c, rows);
-            }
-            for (size_t p = 0; p < n; p += (size_t)c)
-#pragma omp simd
-                for (int ch = 0; ch < c; ch++) {
-                    root[p + ch] = sqrtf(root[p + ch] + gdn->beta[ch]);
-                    tmp[p + ch] = gb[p + ch] * xb[p + ch] / root[p + ch];
-                }
-            if (gdn->bf16) {
-                to_bf16_rows(k, tmp, c, rows, a16, kin);
-                k->gemm_bf16(a16, kin, r->gamma16[layer], kin, c, sq, c, rows);
-            } else {
-                k->gemm(tmp, c, r->gamma[layer], c, c, sq, c, rows);
-            }
-#pragma omp simd
-            for (size_t i = 0; i < n; i++)
-                gb[i] = gb[i] * root[i] + xb[i] * sq[i];
-        }
-    }
 }
 
 /* From the output gradient in wk->buf[cur] back to the input gradient; returns its buffer. */

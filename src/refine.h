@@ -18,13 +18,14 @@
 #include "model_file.h"
 #include "network.h"
 
-/* The synthesis transform's backward pass (gradients with respect to its input only), built once per
- * context from the prepared synthesis network.  With the kernels' bfloat16 products (avx512bf16) every
- * transposed convolution (but one of a single input channel: the gradient of a gray model's last
- * convolution, which nn_conv_prepare keeps in float32) and the products of every bfloat16 inverse GDN
- * use them: the backward pass
- * only steers the search, and its error (3.5% of the largest gradient on the tiny test model)
- * leaves the refined files' rate-distortion cost where float32 puts it (bench/results/refine-bf16.md). */
+/* A synthesis transform's backward pass (gradients with respect to its input only), built once per
+ * context from a prepared synthesis network: the codec gives it network_build_fast's, whose forward
+ * pass is bfloat16 but for the last convolution.  With the kernels' bfloat16 products (avx512bf16)
+ * every transposed convolution (but one of a single input channel: the gradient of a gray model's last
+ * convolution, which nn_conv_prepare keeps in float32) and the products of every inverse GDN use them:
+ * the backward pass only steers the search, and its error (2-4% of the largest gradient on the test
+ * models, test_refine_gradient) leaves the refined files' rate-distortion cost where float32 puts it
+ * (bench/results/refine-speed.md). */
 typedef struct RefineNet {
     const Network *synthesis;
     NnConv back[MODEL_MAX_LAYERS];        /* per conv layer: the transposed, flipped convolution */

@@ -114,7 +114,7 @@ static void print_help(void)
            "                       files at the same quality; decoding is unaffected\n"
            "                       (default %d; aec-encode(1) lists each level's cost)\n"
            "      --refine N       expert: N iterations (0..%d) of latent refinement, each\n"
-           "                       costing about 2.5 decodes, whatever the effort says\n"
+           "                       costing about 1.5 decodes, whatever the effort says\n"
            "                       (default 0: the effort level's)\n"
            "      --model FILE     model file (default: $%s, else the installed model)\n"
            "      --max-pixels N   refuse images of more than N pixels (default %llu)\n"

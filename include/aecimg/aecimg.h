@@ -121,7 +121,7 @@ typedef struct AecimgSettings {
     /* Encoder effort: iterations of latent refinement, a gradient descent through the synthesis
      * transform that finds symbols with a lower rate-distortion cost than rounding the analysis
      * transform's output (0..AECIMG_REFINE_MAX), weighing the rate of the entropy stage in use.  Each
-     * costs about 2.5 decodes of the image; decoding is unaffected.  0 (default): as the context's
+     * costs about 1.5 decodes of the image; decoding is unaffected.  0 (default): as the context's
      * effort level says (aecimg_set_effort); nonzero: exactly this many, whatever the effort. */
     int refine;
 } AecimgSettings;
