@@ -439,45 +439,46 @@ static GdnScratch gdn_scratch(const RefineWork *wk, int channels)
     return (GdnScratch){a, b, (uint16_t *)(void *)(b + (size_t)REFINE_GDN_ROWS * channels)};
 }
 
-/* y = x * root with root = sqrt(beta + gamma x^2) per pixel, x the layer's saved input; the root is
- * kept for the backward pass (which would otherwise compute it again). */
-static void igdn_forward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *y, int threads)
+/* Forward, on `rows` pixels of c channels from x: y = x * root with root = sqrt(beta + gamma x^2) per
+ * pixel, the root kept for the backward pass (which would otherwise compute it again). */
+static void igdn_block_forward(const RefineNet *r, uint32_t layer, const GdnScratch *t, const float *x, float *root,
+                               float *y, int c, int rows)
 {
-    const NnGdn *gdn = &r->synthesis->layers[layer].gdn;
-    const Shape s = wk->shape[layer];
-    const int c = s.c;
-    const float *x = wk->saved[layer];
-    float *root = wk->root[layer];
-    const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
-#pragma omp parallel num_threads(threads)
-    {
-        const GdnScratch t = gdn_scratch(wk, c);
-#pragma omp for schedule(static)
-        for (long b = 0; b < blocks; b++) {
-            const long p0 = b * REFINE_GDN_ROWS;
-            const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
-            const size_t n = (size_t)rows * c, at = (size_t)p0 * c;
+    const float *beta = r->synthesis->layers[layer].gdn.beta;
+    const size_t n = (size_t)rows * c;
 #pragma omp simd
-            for (size_t i = 0; i < n; i++)
-                t.a[i] = x[at + i] * x[at + i];
-            gdn_product(r, layer, 1, t.a, c, rows, t.a16, root + at);
-            for (size_t p = at; p < at + n; p += (size_t)c)
+    for (size_t i = 0; i < n; i++)
+        t->a[i] = x[i] * x[i];
+    gdn_product(r, layer, 1, t->a, c, rows, t->a16, root);
+    for (size_t p = 0; p < n; p += (size_t)c)
 #pragma omp simd
-                for (int ch = 0; ch < c; ch++) {
-                    root[p + ch] = sqrtf(root[p + ch] + gdn->beta[ch]);
-                    y[p + ch] = x[p + ch] * root[p + ch];
-                }
+        for (int ch = 0; ch < c; ch++) {
+            root[p + ch] = sqrtf(root[p + ch] + beta[ch]);
+            y[p + ch] = x[p + ch] * root[p + ch];
         }
-    }
 }
 
-/* With s the root and g the output gradient, the input gradient is g_k s_k + x_k sum_i gamma_ik g_i
- * x_i / s_i.  In place on g. */
-static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *g, int threads)
+/* Backward: with s the root and g the output gradient, the input gradient is g_k s_k + x_k sum_i
+ * gamma_ik g_i x_i / s_i, in place on g. */
+static void igdn_block_backward(const RefineNet *r, uint32_t layer, const GdnScratch *t, const float *x,
+                                const float *root, float *g, int c, int rows)
+{
+    const size_t n = (size_t)rows * c;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        t->a[i] = g[i] * x[i] / root[i];
+    gdn_product(r, layer, 0, t->a, c, rows, t->a16, t->b);
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        g[i] = g[i] * root[i] + x[i] * t->b[i];
+}
+
+/* Inverse GDN layer `layer` on its saved input, in blocks of REFINE_GDN_ROWS pixels: forward into y,
+ * or (backward) from the output gradient in y to the input gradient in its place. */
+static void igdn_pass(const RefineNet *r, uint32_t layer, const RefineWork *wk, float *y, int backward, int threads)
 {
     const Shape s = wk->shape[layer];
     const int c = s.c;
-    const float *x = wk->saved[layer], *root = wk->root[layer];
     const long pixels = (long)s.h * s.w, blocks = (pixels + REFINE_GDN_ROWS - 1) / REFINE_GDN_ROWS;
 #pragma omp parallel num_threads(threads)
     {
@@ -486,14 +487,11 @@ static void igdn_backward(const RefineNet *r, uint32_t layer, const RefineWork *
         for (long b = 0; b < blocks; b++) {
             const long p0 = b * REFINE_GDN_ROWS;
             const int rows = (int)(pixels - p0 < REFINE_GDN_ROWS ? pixels - p0 : REFINE_GDN_ROWS);
-            const size_t n = (size_t)rows * c, at = (size_t)p0 * c;
-#pragma omp simd
-            for (size_t i = 0; i < n; i++)
-                t.a[i] = g[at + i] * x[at + i] / root[at + i];
-            gdn_product(r, layer, 0, t.a, c, rows, t.a16, t.b);
-#pragma omp simd
-            for (size_t i = 0; i < n; i++)
-                g[at + i] = g[at + i] * root[at + i] + x[at + i] * t.b[i];
+            const size_t at = (size_t)p0 * c;
+            if (backward)
+                igdn_block_backward(r, layer, &t, wk->saved[layer] + at, wk->root[layer] + at, y + at, c, rows);
+            else
+                igdn_block_forward(r, layer, &t, wk->saved[layer] + at, wk->root[layer] + at, y + at, c, rows);
         }
     }
 }
@@ -519,7 +517,7 @@ static int forward(const RefineNet *r, RefineWork *wk, int threads, int *out)
         } else {
             if (x != wk->saved[i]) /* an inverse GDN first: its input is the synthesis input */
                 memcpy(wk->saved[i], x, (size_t)s.h * s.w * s.c * sizeof(float));
-            igdn_forward(r, i, wk, dst, threads);
+            igdn_pass(r, i, wk, dst, 0, threads);
         }
         x = dst;
     }
@@ -544,7 +542,7 @@ static int backward(const RefineNet *r, RefineWork *wk, int cur, int threads, in
                                 threads);
             cur = !cur;
         } else if (l->op == MODEL_OP_IGDN) {
-            igdn_backward(r, i, wk, wk->buf[cur], threads);
+            igdn_pass(r, i, wk, wk->buf[cur], 1, threads);
         }
     }
     *out = cur;
