@@ -8,6 +8,7 @@ tensor as features for other learning::
     back = aecimg.decode(data)                 # -> uint8 H x W x 3
     aecimg.info(data)["width"]                 # the container header, without the model
     z = aecimg.latents(data)                   # float32 C x H/16 x W/16, what the synthesis receives
+    m = aecimg.rate_map(data).bits             # float32 H/16 x W/16: where the bits went
 
 Arrays are uint8, H x W (gray) or H x W x 1/2/3/4 (gray, gray+alpha, RGB, RGBA).  The default model is
 the one the command-line tools use: $AECIMG_MODEL if set, else the model installed beside the library.
@@ -34,14 +35,15 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 
-__all__ = ["AecimgError", "Codec", "Decoded", "encode", "decode", "decode_image", "info", "latents",
-           "read_icc", "library_version", "api_version", "QUALITY_DEFAULT", "EFFORT_DEFAULT", "EFFORT_MAX",
-           "effort_refine"]
+__all__ = ["AecimgError", "Codec", "Decoded", "RateMap", "encode", "decode", "decode_image", "info",
+           "latents", "rate_map", "read_icc", "library_version", "api_version", "QUALITY_DEFAULT",
+           "EFFORT_DEFAULT", "EFFORT_MAX", "FORMAT_VERSIONS", "effort_refine"]
 __version__ = "0.1.0"
 
 QUALITY_DEFAULT = 75
 EFFORT_DEFAULT = 0  # AECIMG_EFFORT_DEFAULT: the tools' default level
 EFFORT_MAX = 9  # AECIMG_EFFORT_MAX
+FORMAT_VERSIONS = (1, 2)  # container forms an encode can write; 2 (compact) is the default
 _CHANNEL_SHAPES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 
 
@@ -129,6 +131,13 @@ def effort_refine(effort):
 
 
 Decoded = collections.namedtuple("Decoded", "pixels icc source_bit_depth")
+RateMap = collections.namedtuple("RateMap", "bits stride image_width image_height total_bits")
+RateMap.__doc__ = """Where a file's bits went (`rate_map`).
+
+``bits``: float32 H x W, the ideal code length of each latent position under the model's static
+tables (H, W: the image's size / ``stride``, rounded up; a position covers ``stride`` x ``stride``
+pixels, cropped to the image).  ``total_bits``: their sum in double precision.  The container, the ICC
+profile and the alpha plane are not counted; see aecimg_decode_rate_map() in aecimg.h."""
 Decoded.__doc__ = """What `Codec.decode_image` returns: the uint8 pixels (H x W or H x W x C), the ICC profile
 (bytes) or None, and the bit depth of the original image (informational)."""
 
@@ -219,7 +228,7 @@ class Codec:
         """The SIMD level of the kernels: 'c', 'avx2', 'avx512' or 'avx512bf16'."""
         return lib.aecimg_cpu_level(self._context()).decode("ascii")
 
-    def encode(self, array, quality=QUALITY_DEFAULT, effort=None, icc=None, refine=0):
+    def encode(self, array, quality=QUALITY_DEFAULT, effort=None, icc=None, refine=0, format_version=None):
         """Compresses a uint8 array into the bytes of a .aec file.
 
         ``array``: H x W (gray) or H x W x C with C 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA); other
@@ -228,10 +237,14 @@ class Codec:
         0..EFFORT_MAX (None: EFFORT_DEFAULT, as the tools): higher is slower and codes a smaller file at
         the same quality (`effort_refine` tells what a level does).  ``icc``: an ICC profile (bytes) to
         store.  ``refine``: iterations of latent refinement (0..1000), overriding the effort level when
-        nonzero.  Decoding never depends on effort or refine.
-        Alpha is coded losslessly.
+        nonzero.  Decoding never depends on effort or refine.  ``format_version``: the container form,
+        one of FORMAT_VERSIONS (None: 2, the compact form; 1 for readers older than aec 0.1's compact
+        form).  Alpha is coded losslessly.
         """
         effort = _check_effort(effort)
+        if format_version is not None:
+            format_version = _check_int(format_version, min(FORMAT_VERSIONS), max(FORMAT_VERSIONS),
+                                        "aecimg.encode: format_version")
         quality = _check_int(quality, 0, 100, "aecimg.encode: quality")
         refine = _check_int(refine, 0, 1000, "aecimg.encode: refine")
         pixels, channels = _as_pixels(array)
@@ -248,6 +261,7 @@ class Codec:
             _check(lib.aecimg_set_quality(ctx, quality), "aecimg.encode: quality %d" % quality)
             _check(lib.aecimg_set_refine(ctx, refine), "aecimg.encode: refine %d" % refine)
             _check(lib.aecimg_set_effort(ctx, effort), "aecimg.encode: effort %d" % effort)
+            _check(lib.aecimg_set_format_version(ctx, format_version or 0), "aecimg.encode: format_version")
             _check(lib.aecimg_encode(ctx, ctypes.byref(img), ctypes.byref(out), ctypes.byref(size)),
                    "aecimg.encode")
         try:
@@ -303,6 +317,25 @@ class Codec:
             return out
         finally:
             lib.aecimg_latents_free(ctypes.byref(lat))
+
+    def rate_map(self, data):
+        """Where a .aec file's bits went, without running the synthesis: a `RateMap`.
+
+        As `aec-decode --rate-map` draws it: each latent position's ideal code length, the cost of a
+        ``stride`` x ``stride`` block of the image (an autoencoder spends more bits on what it models
+        badly, which localises unusual content).
+        """
+        data = _as_bytes(data, "aecimg.rate_map")
+        m = _lib.RateMap()
+        with self._lock:
+            err = lib.aecimg_decode_rate_map(self._context(), data, len(data), ctypes.byref(m))
+        self._raise_decode_error(err, data, "aecimg.rate_map")
+        try:
+            bits = np.empty((m.height, m.width), np.float32)
+            ctypes.memmove(bits.ctypes.data, m.bits, bits.nbytes)
+            return RateMap(bits, m.stride, m.image_width, m.image_height, m.total_bits)
+        finally:
+            lib.aecimg_rate_map_free(ctypes.byref(m))
 
 
 def info(data):
@@ -386,3 +419,8 @@ def decode_image(data, model=None):
 def latents(data, model=None):
     """A .aec file's dequantized latent tensor, float32 C x H x W; see `Codec.latents`."""
     return _pool.run(model, "latents", data)
+
+
+def rate_map(data, model=None):
+    """Where a .aec file's bits went, a `RateMap`; see `Codec.rate_map`."""
+    return _pool.run(model, "rate_map", data)

@@ -12,7 +12,7 @@ import sys
 # does not know.
 SONAME_MAJOR = 1
 API_MAJOR = 1
-API_MINOR_NEEDED = 1  # aecimg_decode_latents, aecimg_read_icc, aecimg_free, aecimg_set_effort
+API_MINOR_NEEDED = 2  # 1.1: latents, read_icc, free, set_effort; 1.2: set_format_version, rate maps
 
 # Error codes of aecimg.h: fixed values, never renumbered.
 ERR_INVALID_ARGUMENT = -1
@@ -56,6 +56,20 @@ class Image(ctypes.Structure):
         ("icc", ctypes.POINTER(ctypes.c_uint8)),
         ("icc_size", ctypes.c_size_t),
         ("source_bit_depth", ctypes.c_uint32),
+    ]
+
+
+class RateMap(ctypes.Structure):
+    """AecimgRateMap."""
+
+    _fields_ = [
+        ("width", ctypes.c_uint32),
+        ("height", ctypes.c_uint32),
+        ("stride", ctypes.c_uint32),
+        ("image_width", ctypes.c_uint32),
+        ("image_height", ctypes.c_uint32),
+        ("total_bits", ctypes.c_double),
+        ("bits", ctypes.POINTER(ctypes.c_float)),
     ]
 
 
@@ -113,6 +127,7 @@ _PROTOTYPES = {
     "aecimg_set_refine": (ctypes.c_int, [_ctx, ctypes.c_int]),
     "aecimg_set_effort": (ctypes.c_int, [_ctx, ctypes.c_int]),
     "aecimg_effort_refine": (ctypes.c_int, [ctypes.c_int]),
+    "aecimg_set_format_version": (ctypes.c_int, [_ctx, ctypes.c_int]),
     "aecimg_encode": (ctypes.c_int, [_ctx, ctypes.POINTER(Image), ctypes.POINTER(_u8p),
                                      ctypes.POINTER(ctypes.c_size_t)]),
     "aecimg_decode": (ctypes.c_int, [_ctx, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Image)]),
@@ -122,6 +137,8 @@ _PROTOTYPES = {
                                        ctypes.POINTER(ctypes.c_size_t)]),
     "aecimg_image_free": (None, [ctypes.POINTER(Image)]),
     "aecimg_latents_free": (None, [ctypes.POINTER(Latents)]),
+    "aecimg_decode_rate_map": (ctypes.c_int, [_ctx, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(RateMap)]),
+    "aecimg_rate_map_free": (None, [ctypes.POINTER(RateMap)]),
     "aecimg_free": (None, [ctypes.c_void_p]),
 }
 

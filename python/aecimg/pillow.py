@@ -10,7 +10,8 @@ and RGBa as RGBA, La as LA, and RGBX, CMYK, YCbCr, LAB and HSV as RGB.  Other mo
 refused: they need a scaling only the caller can choose.  The ICC profile is read into
 ``im.info["icc_profile"]`` when the file is opened, and saved from the ``icc_profile`` argument or else
 from ``im.info``.  Save arguments: ``quality`` (0..100, default 75), ``effort`` (0..9, default the
-tools' level), ``refine`` (iterations of latent refinement), ``model`` (a model file; default the tools').
+tools' level), ``refine`` (iterations of latent refinement), ``model`` (a model file; default the tools'),
+``format_version`` (the container form, 1 or 2; default 2, the compact one).
 A damaged file raises aecimg.AecimgError with the library's message (at open when the container is
 broken, at load when the latent payload is).
 """
@@ -93,7 +94,7 @@ def _save(im, fp, filename):
     icc = params.get("icc_profile", im.info.get("icc_profile"))
     data = aecimg.encode(np.asarray(src), quality=params.get("quality", aecimg.QUALITY_DEFAULT),
                          effort=params.get("effort"), model=params.get("model"), icc=icc or None,
-                         refine=params.get("refine", 0))
+                         refine=params.get("refine", 0), format_version=params.get("format_version"))
     fp.write(data)
 
 

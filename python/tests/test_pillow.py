@@ -52,6 +52,12 @@ def test_save_by_extension_and_by_format(tmp_path):
     f = io.BytesIO()
     im.crop((0, 0, 64, 64)).save(f, format="AEC", quality=50, refine=2)
     assert f.getvalue() != aecimg.encode(np.asarray(im.crop((0, 0, 64, 64))), 50)
+    f = io.BytesIO()
+    im.save(f, format="AEC", quality=30, format_version=1)
+    assert aecimg.info(f.getvalue())["format_version"] == 1
+    f.seek(0)
+    with Image.open(f) as back:
+        assert np.array_equal(np.asarray(back), aecimg.decode(aecimg.encode(np.asarray(im), 30)))
 
 
 @pytest.mark.parametrize("name,mode", [("gray-28x28.png", "L"), ("ga-64x48.png", "LA"), ("rgb-31x17.png", "RGB"),
