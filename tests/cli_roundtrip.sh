@@ -126,7 +126,7 @@ check "encode summary line on stderr" grep -Eq \
     ': [0-9]+x[0-9]+ -> [0-9]+ bytes \([0-9.]+ bpp\), q [0-9]+, effort [0-9], [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
 exits 0 "$dec" -o "$tmp/summary.png" "$tmp/summary.aec"
 check "decode summary line on stderr" grep -Eq \
-    ': [0-9]+x[0-9]+, [1-4] channels <- [0-9]+ bytes \([0-9.]+ bpp\), [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
+    ': [0-9]+x[0-9]+, (1 channel|[2-4] channels) <- [0-9]+ bytes \([0-9.]+ bpp\), [0-9.]+ s, [0-9.]+ MP/s$' "$tmp/last.err"
 exits 0 "$enc" --quiet -o "$tmp/quiet.aec" "$k5"
 check "--quiet prints nothing" test ! -s "$tmp/last.err"
 exits 0 "$enc" -v -o "$tmp/verbose.aec" "$k5"

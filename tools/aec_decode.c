@@ -491,8 +491,9 @@ static void print_summary(const DecodeJob *job)
     double seconds = job->t_decode > 1e-9 ? job->t_decode : 1e-9;
 
     cli_status_clear();
-    fprintf(stderr, "%s: %ux%u, %u channels <- %zu bytes (%.3f bpp), %.3f s, %.2f MP/s\n",
-            job->in_name, job->img.width, job->img.height, job->img.channels, job->size,
+    fprintf(stderr, "%s: %ux%u, %u channel%s <- %zu bytes (%.3f bpp), %.3f s, %.2f MP/s\n",
+            job->in_name, job->img.width, job->img.height, job->img.channels, job->img.channels == 1 ? "" : "s",
+            job->size,
             8.0 * (double)job->size / pixels, job->t_decode, pixels / 1e6 / seconds);
     if (job->opt->common.verbosity >= CLI_STAGES) {
         fprintf(stderr, "%s: read %.3f s, model %.3f s, decode %.3f s, write %.3f s\n",
