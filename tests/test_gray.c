@@ -100,6 +100,7 @@ static AecimgContext *open_with(const char *model, uint32_t tile, int threads, i
     s.refine = refine;
     AecimgContext *ctx = NULL;
     assert_int_equal(aecimg_open(&ctx, &s), AECIMG_OK);
+    assert_int_equal(aecimg_set_effort(ctx, 0), AECIMG_OK); /* refine 0: plain rounding, not the default level */
     return ctx;
 }
 

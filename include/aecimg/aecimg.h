@@ -92,10 +92,11 @@ enum {
 #define AECIMG_REFINE_MAX 1000
 
 /* Encoder effort levels (aecimg_set_effort): higher is slower and codes smaller files at the same
- * quality.  The default level is the one whose encode takes about a second for a 768x512 image on
- * two cores; aecimg_effort_refine() tells what each level does. */
+ * quality.  The default level is the highest whose encode takes under a second for a 768x512 image
+ * on two cores; aecimg_effort_refine() tells what each level does.  A model without trained lambdas
+ * in its META codes every level with plain rounding (level 0). */
 #define AECIMG_EFFORT_MAX 9
-#define AECIMG_EFFORT_DEFAULT 0
+#define AECIMG_EFFORT_DEFAULT 3
 
 /* Environment variable naming a model file; overrides the default model. */
 #define AECIMG_MODEL_ENV "AECIMG_MODEL"
@@ -111,9 +112,9 @@ typedef struct AecimgSettings {
     const char *model_path; /* a model file, or the name of an installed one ("fashion": fashion.aecm in
                              * the install folder); NULL: $AECIMG_MODEL, else the installed default model */
     /* The transforms run on square tiles of this many pixels (rounded up to the model's stride), each
-     * with a margin wide enough that the result is identical for every tile size (except with
-     * `refine`, which optimizes each tile's latents on its own): memory is bounded by the tile, not
-     * the image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
+     * with a margin wide enough that the result is identical for every tile size (refinement runs
+     * on fixed blocks of its own, whatever the tile size): memory is bounded by the tile, not the
+     * image.  0: the whole image as one tile.  Default AECIMG_TILE_DEFAULT. */
     uint32_t tile_size;
     /* AECIMG_ROLE_* bits: the transforms aecimg_open prepares (weights rearranged for the CPU's
      * kernels).  Default both; a role left out is prepared when first used. */

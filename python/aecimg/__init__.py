@@ -41,7 +41,7 @@ __all__ = ["AecimgError", "Codec", "Decoded", "RateMap", "encode", "decode", "de
 __version__ = "0.1.0"
 
 QUALITY_DEFAULT = 75
-EFFORT_DEFAULT = 0  # AECIMG_EFFORT_DEFAULT: the tools' default level
+EFFORT_DEFAULT = 3  # AECIMG_EFFORT_DEFAULT: the tools' default level
 EFFORT_MAX = 9  # AECIMG_EFFORT_MAX
 FORMAT_VERSIONS = (1, 2)  # container forms an encode can write; 2 (compact) is the default
 _CHANNEL_SHAPES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
