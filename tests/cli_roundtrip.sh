@@ -177,12 +177,12 @@ exits 0 "$dec" -o "$tmp/e1.png" "$tmp/e1.aec"
 
 # ---- files of earlier releases decode with the installed model
 for old in "$srcdir_abs"/tests/compat/*.aec; do
-    exits 0 "$dec" -o "$tmp/compat.png" "$old"
+    exits 0 "$dec" -f -o "$tmp/compat.png" "$old"
     size=$("$dec" --info "$old" | sed -n 's/^width: //p; s/^height: //p' | tr '\n' ' ')
     check "$(basename "$old") decodes" test "$(png_ihdr "$tmp/compat.png" | cut -d' ' -f1-2) " = "$size"
     exits 0 "$dec" -v -f --model "$srcdir_abs/tests/vectors/tiny.aecm" -o "$tmp/compat-found.png" "$old"
     check "$(basename "$old") with another model loaded: the installed one it names decodes it" \
-        sh -c 'grep -q "decoded with model aec-fp-n128 (" "$1/last.err" && cmp -s "$1/compat.png" "$1/compat-found.png"' - "$tmp"
+        sh -c 'grep -q "decoded with model [^ ]* (" "$1/last.err" && cmp -s "$1/compat.png" "$1/compat-found.png"' - "$tmp"
 done
 
 # ---- standard input and output
