@@ -65,7 +65,7 @@ void aecimg_default_settings(AecimgSettings *s)
 
 /* Refinement iterations of each effort level (bench/effort.md): the gain per iteration falls as they
  * add up, so the levels space them wider at the top. */
-static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 2, 3, 4, 6, 8, 12, 20, 30, 45};
+static const int effort_refine_iterations[AECIMG_EFFORT_MAX + 1] = {0, 2, 3, 4, 6, 8, 12, 20, 30, 60};
 
 int aecimg_effort_refine(int effort)
 {
