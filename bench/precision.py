@@ -72,7 +72,7 @@ def main():
                 files = {}
                 for level in ("avx512", "avx512bf16"):
                     files[level] = os.path.join(tmp, level + ".aec")
-                    run([enc, *common, "-q", str(q), path, "-o", files[level]], level)
+                    run([enc, *common, "-e", "0", "-q", str(q), path, "-o", files[level]], level)
                 out = []
                 for f, level in (("avx512", "avx512"), ("avx512", "avx512bf16"), ("avx512bf16", "avx512bf16")):
                     ppm = os.path.join(tmp, "out.ppm")

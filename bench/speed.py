@@ -86,7 +86,7 @@ def run_tool(cmd, stage, env):
 def aec_times(args, image, threads, level, tmp):
     aec, png = os.path.join(tmp, "x.aec"), os.path.join(tmp, "x.png")
     common = ["-v", "-f", "-j", str(threads), "--model", args.model]
-    enc = [tool(args, "aec-encode"), *common, "-q", str(args.quality), image, "-o", aec]
+    enc = [tool(args, "aec-encode"), *common, "-e", "0", "-q", str(args.quality), image, "-o", aec]
     dec = [tool(args, "aec-decode"), *common, aec, "-o", png]
     env = tool_env(args, level)
     e = min(run_tool(enc, "encode", env) for _ in range(args.runs))
