@@ -24,13 +24,10 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from verify_anchors import psnr  # bench/, this script's folder, is on sys.path
+
 AEC_QUALITIES = (0, 12, 25, 37, 50, 62, 75, 87, 100)
 ANCHOR_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse) if mse > 0 else 99.0
 
 
 def aec_point(tools, options, image, a, quality, work):

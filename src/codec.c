@@ -431,6 +431,23 @@ static int refine_ready(AecimgContext *c)
     return 0;
 }
 
+/* The latents tile t keeps, in the tile's own HWC output (tw latents a row, m channels each), as
+ * quant_forward takes them. */
+static QuantBlock kept_latents(const float *tile_latents, const Tile *t, uint32_t m)
+{
+    const uint32_t tw = t->hx1 - t->hx0;
+    return (QuantBlock){tile_latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m, (int)tw,
+                        (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
+}
+
+/* Copies rows x cols latents of m channels between HWC maps whose rows are dst_w and src_w latents. */
+static void copy_latents(float *dst, uint32_t dst_w, const float *src, uint32_t src_w, uint32_t rows, uint32_t cols,
+                         uint32_t m)
+{
+    for (uint32_t y = 0; y < rows; y++)
+        memcpy(dst + (size_t)y * dst_w * m, src + (size_t)y * src_w * m, (size_t)cols * m * sizeof(float));
+}
+
 /* Refinement runs on a grid of its own: blocks of REFINE_BLOCK_PIXELS pixels a side and a margin,
  * whatever the analysis tile size.  The file then depends on neither the tile size nor the thread
  * count, and refinement memory (about 760 MB per megapixel of block and margin) stays near 250 MB
@@ -462,9 +479,9 @@ static void refine_grid(const AecimgContext *c, uint32_t lh, uint32_t lw, TileGr
     tile_grid_init(g, lh, lw, REFINE_BLOCK_PIXELS / c->model.stride, &needs);
 }
 
-/* Refines block t of the image's analysis latents (HWC, lw a row) and quantizes its kept latents into
- * their place in symbols. */
-static int refine_block(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,
+/* Refines block t of the image's analysis latents (HWC, lw a row) for `iterations` steps and quantizes
+ * its kept latents into their place in symbols. */
+static int refine_block(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t, int iterations,
                         const float *analysed, int32_t *symbols)
 {
     const uint32_t m = c->model.latent_channels, mc = c->model.image_channels;
@@ -475,19 +492,16 @@ static int refine_block(AecimgContext *c, const AecimgImage *img, const TileGrid
     float *out = malloc((size_t)th * tw * m * sizeof(float));
     int err = latents && pixels && out ? 0 : AECIMG_ERR_NO_MEMORY;
     if (err == 0) {
-        for (uint32_t y = 0; y < th; y++)
-            memcpy(latents + (size_t)y * tw * m, analysed + ((size_t)(t->hy0 + y) * g->lw + t->hx0) * m,
-                   (size_t)tw * m * sizeof(float));
+        copy_latents(latents, tw, analysed + ((size_t)t->hy0 * g->lw + t->hx0) * m, g->lw, th, tw, m);
         image_to_input(img, r, mc, pixels, c->threads);
         const RefineTile rt = {latents, pixels, (int)th, (int)tw,
                                (int)(img->height - r.y0 < r.h ? img->height - r.y0 : r.h),
                                (int)(img->width - r.x0 < r.w ? img->width - r.x0 : r.w), t->hy0, t->hx0};
-        err = refine_tile(&c->refine, &c->model, c->settings.quality, refine_iterations(c),
+        err = refine_tile(&c->refine, &c->model, c->settings.quality, iterations,
                           encode_stage(c) == AECIMG_ENTROPY_CTX, &rt, out, c->threads);
     }
     if (err == 0) {
-        const QuantBlock kept = {out + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
-                                 (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
+        const QuantBlock kept = kept_latents(out, t, m);
         quant_forward(&c->model, c->settings.quality, &kept, symbols, (int)g->lh, (int)g->lw, c->threads);
     }
     free(latents);
@@ -501,22 +515,19 @@ static int refine_block(AecimgContext *c, const AecimgImage *img, const TileGrid
 static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid *g, const Tile *t,
                         int32_t *symbols, float *analysed)
 {
-    const uint32_t m = c->model.latent_channels, tw = t->hx1 - t->hx0;
+    const uint32_t m = c->model.latent_channels;
     const PixelRect r = tile_input_rect(t, c->model.stride);
     float *x = network_input(&c->analysis.net, &c->work, (int)r.h, (int)r.w);
     const float *latents = NULL;
     RETURN_ERROR_IF(!x, AECIMG_ERR_NO_MEMORY);
     image_to_input(img, r, c->model.image_channels, x, c->threads);
     FORWARD_IF_ERROR(network_run(&c->analysis.net, &c->work, (int)r.h, (int)r.w, &latents, c->threads));
-    const QuantBlock kept = {latents + ((size_t)(t->y0 - t->hy0) * tw + (t->x0 - t->hx0)) * m,
-                             (int)tw, (int)(t->y1 - t->y0), (int)(t->x1 - t->x0), (int)t->y0, (int)t->x0};
-    if (!analysed) {
+    const QuantBlock kept = kept_latents(latents, t, m);
+    if (analysed)
+        copy_latents(analysed + ((size_t)t->y0 * g->lw + t->x0) * m, g->lw, kept.latents, (uint32_t)kept.pitch,
+                     (uint32_t)kept.h, (uint32_t)kept.w, m);
+    else
         quant_forward(&c->model, c->settings.quality, &kept, symbols, (int)g->lh, (int)g->lw, c->threads);
-        return 0;
-    }
-    for (int y = 0; y < kept.h; y++)
-        memcpy(analysed + ((size_t)(t->y0 + y) * g->lw + t->x0) * m, kept.latents + (size_t)y * tw * m,
-               (size_t)kept.w * m * sizeof(float));
     return 0;
 }
 
@@ -524,9 +535,9 @@ static int analyse_tile(AecimgContext *c, const AecimgImage *img, const TileGrid
  * block from the whole image's analysis latents. */
 static int image_symbols(AecimgContext *c, const AecimgImage *img, uint32_t lh, uint32_t lw, int32_t *symbols)
 {
-    const int refine = refine_iterations(c) > 0;
+    const int iterations = refine_iterations(c);
     float *analysed = NULL;
-    if (refine) {
+    if (iterations > 0) {
         FORWARD_IF_ERROR(refine_ready(c));
         analysed = malloc((size_t)lh * lw * c->model.latent_channels * sizeof(float));
         RETURN_ERROR_IF(!analysed, AECIMG_ERR_NO_MEMORY);
@@ -538,7 +549,7 @@ static int image_symbols(AecimgContext *c, const AecimgImage *img, uint32_t lh, 
         const Tile t = tile_grid_at(&g, i);
         err = analyse_tile(c, img, &g, &t, symbols, analysed);
     }
-    if (refine && err == 0) {
+    if (iterations > 0 && err == 0) {
         /* The analysis's working memory is not needed while refining: handing it back keeps the peak
          * at the larger of the two, not their sum (a 24-megapixel photo at the default level: 744 -> 560
          * MiB; bench/results/memory.md). */
@@ -546,7 +557,7 @@ static int image_symbols(AecimgContext *c, const AecimgImage *img, uint32_t lh, 
         refine_grid(c, lh, lw, &g);
         for (uint32_t i = 0; err == 0 && i < tile_grid_count(&g); i++) {
             const Tile t = tile_grid_at(&g, i);
-            err = refine_block(c, img, &g, &t, analysed, symbols);
+            err = refine_block(c, img, &g, &t, iterations, analysed, symbols);
         }
     }
     free(analysed);
